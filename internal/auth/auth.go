@@ -1,0 +1,343 @@
+// Package auth holds jwtauth's rules: who may sign up with which roles, how
+// passwords are checked and stored, how access tokens are issued and
+// verified, and what a token's bearer may do. It knows nothing of HTTP.
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
+	"gorm.io/gorm"
+
+	"jwtauth/internal/store"
+)
+
+// The roles jwtauth seeds.
+const (
+	RoleUser      = "user"
+	RoleModerator = "moderator"
+	RoleAdmin     = "admin"
+)
+
+// Limits on what a client may send.
+const (
+	UsernameMinLength = 3
+	UsernameMaxLength = 64
+	EmailMaxLength    = 254 // RFC 5321's limit on a forward path, less the brackets
+	PasswordMaxBytes  = 72  // bcrypt ignores every byte after the 72nd
+)
+
+// Options configures a Service.
+type Options struct {
+	// Secret signs access tokens (HS256); at least 32 bytes.
+	Secret []byte
+	// AccessTokenTTL is the lifetime of an access token.
+	AccessTokenTTL time.Duration
+	// BcryptCost is the cost of new hashes; cheaper ones are upgraded on signin.
+	BcryptCost int
+	// PasswordMinLength is the fewest characters a new password may have.
+	PasswordMinLength int
+	// SignupAllowRoles are the roles signup may grant on request.
+	SignupAllowRoles []string
+	// AuthzCacheTTL bounds how stale a user's cached roles may be; 0 disables the cache.
+	AuthzCacheTTL time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives what the service notices but does not fail on.
+	Logger *slog.Logger
+}
+
+// Service signs users up and in, and checks their tokens and roles.
+type Service struct {
+	db     *gorm.DB
+	opts   Options
+	now    func() time.Time
+	log    *slog.Logger
+	tokens tokenKeys
+	authz  *authzCache
+	// dummyHash is compared against when a signin names no user, so that the
+	// answer takes as long as a wrong password does.
+	dummyHash func() []byte
+}
+
+// New returns a Service on db.
+func New(db *gorm.DB, opts Options) (*Service, error) {
+	if len(opts.Secret) < 32 {
+		return nil, errors.New("auth: secret must be at least 32 bytes")
+	}
+	if opts.BcryptCost < bcrypt.MinCost || opts.BcryptCost > bcrypt.MaxCost {
+		return nil, fmt.Errorf("auth: bcrypt cost %d out of range", opts.BcryptCost)
+	}
+	if opts.AccessTokenTTL <= 0 {
+		return nil, errors.New("auth: access token TTL must be positive")
+	}
+	if opts.PasswordMinLength <= 0 {
+		opts.PasswordMinLength = 8
+	}
+	s := &Service{db: db, opts: opts, now: opts.Now, log: opts.Logger}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.tokens = newTokenKeys(opts.Secret, s.now)
+	s.authz = newAuthzCache(db, opts.AuthzCacheTTL, opts.Now)
+	cost := opts.BcryptCost
+	s.dummyHash = sync.OnceValue(func() []byte {
+		h, _ := bcrypt.GenerateFromPassword([]byte("jwtauth timing equalizer"), cost)
+		return h
+	})
+	return s, nil
+}
+
+// WarmUp computes what the first requests would otherwise wait for.
+func (s *Service) WarmUp() { s.dummyHash() }
+
+// SignUpInput is what a new user sends.
+type SignUpInput struct {
+	Username string
+	Email    string
+	Password string
+	// Roles asked for; empty means the user role.
+	Roles []string
+}
+
+// SignUp validates in and creates the account with its roles. The checks run
+// in the original's order (username, email, roles), cheapest first, so that
+// a rejected signup costs no bcrypt hash.
+func (s *Service) SignUp(ctx context.Context, in SignUpInput) error {
+	if err := s.validateSignUp(in); err != nil {
+		return err
+	}
+	userTaken, emailTaken, err := store.Taken(ctx, s.db, in.Username, in.Email)
+	switch {
+	case err != nil:
+		return dbError(err)
+	case userTaken:
+		return ErrUsernameTaken
+	case emailTaken:
+		return ErrEmailTaken
+	}
+	roleIDs, err := s.signupRoles(ctx, in.Roles)
+	if err != nil {
+		return err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(in.Password), s.opts.BcryptCost)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	u := store.User{Username: in.Username, Email: in.Email, Password: string(hash)}
+	err = store.CreateUser(ctx, s.db, &u, roleIDs)
+	if errors.Is(err, store.ErrConflict) {
+		// Another signup won the race between Taken and the insert; the
+		// unique index decided, now say which name it was.
+		if userTaken, _, terr := store.Taken(ctx, s.db, in.Username, in.Email); terr == nil && !userTaken {
+			return ErrEmailTaken
+		}
+		return ErrUsernameTaken
+	}
+	if err != nil {
+		return dbError(err)
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "user signed up", slog.Int64("user_id", u.ID))
+	return nil
+}
+
+func (s *Service) validateSignUp(in SignUpInput) error {
+	if err := validateUsername(in.Username); err != nil {
+		return err
+	}
+	if err := validateEmail(in.Email); err != nil {
+		return err
+	}
+	switch n := utf8.RuneCountInString(in.Password); {
+	case in.Password == "":
+		return Invalid("Failed! Password is required.")
+	case n < s.opts.PasswordMinLength:
+		return Invalid(fmt.Sprintf("Failed! Password must be at least %d characters.", s.opts.PasswordMinLength))
+	case len(in.Password) > PasswordMaxBytes:
+		return Invalid("Failed! Password must be at most 72 bytes.")
+	}
+	return nil
+}
+
+func validateUsername(name string) error {
+	switch n := utf8.RuneCountInString(name); {
+	case name == "":
+		return Invalid("Failed! Username is required.")
+	case !utf8.ValidString(name):
+		return Invalid("Failed! Username must be valid UTF-8.")
+	case n < UsernameMinLength || n > UsernameMaxLength:
+		return Invalid(fmt.Sprintf("Failed! Username must be %d to %d characters.", UsernameMinLength, UsernameMaxLength))
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return Invalid("Failed! Username must not contain control characters.")
+	case strings.TrimSpace(name) != name:
+		return Invalid("Failed! Username must not start or end with spaces.")
+	}
+	return nil
+}
+
+func validateEmail(email string) error {
+	if email == "" {
+		return Invalid("Failed! Email is required.")
+	}
+	if len(email) > EmailMaxLength || utf8.RuneCountInString(store.Key(email)) > EmailMaxLength {
+		return Invalid(fmt.Sprintf("Failed! Email must be at most %d characters.", EmailMaxLength))
+	}
+	// A bare address only: no display name, no comments, no spaces around.
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || addr.Name != "" {
+		return Invalid("Failed! Email is not a valid address.")
+	}
+	return nil
+}
+
+// signupRoles resolves the names asked for to role ids: every name must
+// exist (400, as the original) and be self-assignable (403).
+func (s *Service) signupRoles(ctx context.Context, names []string) ([]int64, error) {
+	if len(names) == 0 {
+		names = []string{RoleUser}
+	}
+	roles, err := store.RolesByName(ctx, s.db, names)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	for _, name := range names {
+		if !slices.ContainsFunc(roles, func(r store.Role) bool { return r.Name == name }) {
+			return nil, roleDoesNotExist(name)
+		}
+	}
+	for _, name := range names {
+		if !slices.Contains(s.opts.SignupAllowRoles, name) && name != RoleUser {
+			return nil, roleNotSelfAssignable(name)
+		}
+	}
+	ids := make([]int64, len(roles))
+	for i, r := range roles {
+		ids[i] = r.ID
+	}
+	return ids, nil
+}
+
+// Account is a signed-in user, as the signin response shows it.
+type Account struct {
+	ID          int64
+	Username    string
+	Email       string
+	Roles       []string
+	AccessToken string
+}
+
+// SignIn checks a username (ignoring case) and password and issues an access
+// token. An unknown username costs the same bcrypt time as a wrong password.
+func (s *Service) SignIn(ctx context.Context, username, password string) (Account, error) {
+	switch {
+	case username == "":
+		return Account{}, Invalid("Failed! Username is required.")
+	case password == "":
+		return Account{}, Invalid("Failed! Password is required.")
+	case len(password) > PasswordMaxBytes:
+		return Account{}, Invalid("Failed! Password must be at most 72 bytes.")
+	}
+	var u store.User
+	var err error
+	if len(username) <= store.KeyMaxLength*utf8.UTFMax {
+		u, err = store.FindUserByUsername(ctx, s.db, username)
+	} else {
+		err = store.ErrNotFound
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		_ = bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(password))
+		return Account{}, ErrUserNotFound
+	}
+	if err != nil {
+		return Account{}, dbError(err)
+	}
+	if err := bcrypt.CompareHashAndPassword([]byte(u.Password), []byte(password)); err != nil {
+		if !errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "stored password hash is unusable",
+				slog.Int64("user_id", u.ID), slog.String("error", err.Error()))
+		}
+		return Account{}, ErrInvalidPassword
+	}
+	s.upgradeHash(ctx, u, password)
+	roles, found, err := store.UserRoles(ctx, s.db, u.ID)
+	if err != nil {
+		return Account{}, dbError(err)
+	}
+	if !found {
+		return Account{}, ErrUserNotFound // deleted between the two reads
+	}
+	token, err := s.tokens.issue(u.ID, s.now(), s.opts.AccessTokenTTL)
+	if err != nil {
+		return Account{}, fmt.Errorf("issue token: %w", err)
+	}
+	return Account{ID: u.ID, Username: u.Username, Email: u.Email, Roles: roles, AccessToken: token}, nil
+}
+
+// upgradeHash re-hashes a correct password whose stored hash is cheaper than
+// the configured cost, such as the original's cost-8 bcryptjs hashes. A
+// failure is logged, not returned: the signin itself succeeded.
+func (s *Service) upgradeHash(ctx context.Context, u store.User, password string) {
+	cost, err := bcrypt.Cost([]byte(u.Password))
+	if err != nil || cost >= s.opts.BcryptCost {
+		return
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.opts.BcryptCost)
+	if err == nil {
+		err = store.UpdatePassword(ctx, s.db, u.ID, u.Password, string(hash))
+	}
+	if err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "could not upgrade password hash",
+			slog.Int64("user_id", u.ID), slog.String("error", err.Error()))
+		return
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "password hash upgraded",
+		slog.Int64("user_id", u.ID), slog.Int("from_cost", cost), slog.Int("to_cost", s.opts.BcryptCost))
+}
+
+// Principal is the bearer of a valid access token, with the roles the
+// database gives it now (within the authorization cache's TTL).
+type Principal struct {
+	UserID int64
+	Roles  []string
+}
+
+// HasRole reports whether p holds role, exactly (admin does not imply moderator).
+func (p Principal) HasRole(role string) bool { return slices.Contains(p.Roles, role) }
+
+// Authenticate verifies an access token and loads its user's roles. A token
+// for a user that no longer exists is ErrTokenInvalid.
+func (s *Service) Authenticate(ctx context.Context, token string) (Principal, error) {
+	if token == "" {
+		return Principal{}, ErrNoToken
+	}
+	id, err := s.tokens.verify(token)
+	if err != nil {
+		return Principal{}, err
+	}
+	entry, err := s.authz.get(ctx, id)
+	if err != nil {
+		return Principal{}, dbError(err)
+	}
+	if !entry.found {
+		return Principal{}, ErrTokenInvalid
+	}
+	return Principal{UserID: id, Roles: entry.roles}, nil
+}
+
+// Ready reports whether the database answers.
+func (s *Service) Ready(ctx context.Context) error {
+	return dbError(store.Ping(ctx, s.db))
+}

@@ -1,0 +1,236 @@
+// Package config reads jwtauth's settings from the environment and checks
+// them once, at start, so that a bad value stops the server with a message
+// naming the variable instead of failing later on a request.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting jwtauth reads from its environment.
+type Config struct {
+	// Addr is the host:port the HTTP server listens on (ADDR, or ":"+PORT).
+	Addr string
+	// DBDriver is "sqlite" or "mysql".
+	DBDriver string
+	// DBDSN is the driver's data source name (for sqlite, a file path).
+	DBDSN string
+	// JWTSecret signs access tokens; empty means "generate one at start".
+	JWTSecret []byte
+	// AccessTokenTTL is how long an access token stays valid.
+	AccessTokenTTL time.Duration
+	// RefreshTokenTTL is how long a refresh token stays valid.
+	RefreshTokenTTL time.Duration
+	// BcryptCost is the cost of new password hashes; older, cheaper hashes
+	// are upgraded to it on signin.
+	BcryptCost int
+	// PasswordMinLength is the fewest characters a new password may have.
+	PasswordMinLength int
+	// CORSOrigins are the browser origins allowed to call the API; ["*"]
+	// allows any origin (without credentials).
+	CORSOrigins []string
+	// SignupAllowRoles are the roles a user may ask for at signup.
+	SignupAllowRoles []string
+	// AuthzCacheTTL is how long a user's roles may be served from memory;
+	// 0 reads the database on every request.
+	AuthzCacheTTL time.Duration
+	// LogLevel is the lowest level written to the log.
+	LogLevel slog.Level
+	// LogFormat is "text" or "json".
+	LogFormat string
+}
+
+// Defaults of the settings, in the units the environment uses.
+const (
+	DefaultPort        = "8080"
+	DefaultSQLiteDSN   = "data/jwtauth.db"
+	DefaultCORSOrigins = "http://localhost:8081"
+)
+
+// KnownRoles are the roles jwtauth seeds; SIGNUP_ALLOW_ROLES may only name these.
+var KnownRoles = []string{"user", "moderator", "admin"}
+
+// MinSecretLength is the shortest JWT_SECRET accepted: HS256 wants a key at
+// least as long as its 256-bit output.
+const MinSecretLength = 32
+
+// Load reads the configuration through getenv (os.Getenv in production, a
+// map in tests) and validates it. An empty variable counts as unset. The
+// error names every bad variable on one line.
+func Load(getenv func(string) string) (Config, error) {
+	r := reader{getenv: getenv}
+	cfg := Config{
+		DBDriver:          r.oneOf("DB_DRIVER", "sqlite", "sqlite", "mysql"),
+		AccessTokenTTL:    r.duration("ACCESS_TOKEN_TTL", time.Hour, time.Second),
+		RefreshTokenTTL:   r.duration("REFRESH_TOKEN_TTL", 24*time.Hour, time.Second),
+		BcryptCost:        r.intRange("BCRYPT_COST", 10, 4, 31),
+		PasswordMinLength: r.intRange("PASSWORD_MIN_LENGTH", 8, 1, 72),
+		CORSOrigins:       r.origins("CORS_ORIGINS", DefaultCORSOrigins),
+		SignupAllowRoles:  r.roles("SIGNUP_ALLOW_ROLES", "user"),
+		AuthzCacheTTL:     r.duration("AUTHZ_CACHE_TTL", 5*time.Second, 0),
+		LogLevel:          r.level("LOG_LEVEL", slog.LevelInfo),
+		LogFormat:         r.oneOf("LOG_FORMAT", "text", "text", "json"),
+	}
+	cfg.Addr = r.addr()
+	cfg.DBDSN = r.get("DB_DSN")
+	if cfg.DBDSN == "" {
+		if cfg.DBDriver == "sqlite" {
+			cfg.DBDSN = DefaultSQLiteDSN
+		} else {
+			r.fail("DB_DSN", "required when DB_DRIVER=%s, e.g. root:@tcp(127.0.0.1:3306)/test?parseTime=true", cfg.DBDriver)
+		}
+	}
+	if secret := r.get("JWT_SECRET"); secret != "" {
+		if len(secret) < MinSecretLength {
+			r.fail("JWT_SECRET", "must be at least %d bytes, got %d", MinSecretLength, len(secret))
+		}
+		cfg.JWTSecret = []byte(secret)
+	}
+	if len(r.errs) > 0 {
+		return Config{}, fmt.Errorf("invalid configuration: %s", strings.Join(r.errs, "; "))
+	}
+	return cfg, nil
+}
+
+// reader collects every problem instead of stopping at the first, so that
+// one start tells the operator everything to fix.
+type reader struct {
+	getenv func(string) string
+	errs   []string
+}
+
+func (r *reader) get(name string) string { return strings.TrimSpace(r.getenv(name)) }
+
+func (r *reader) fail(name, format string, args ...any) {
+	r.errs = append(r.errs, name+": "+fmt.Sprintf(format, args...))
+}
+
+func (r *reader) addr() string {
+	if addr := r.get("ADDR"); addr != "" {
+		if _, port, err := net.SplitHostPort(addr); err != nil || !validPort(port, true) {
+			r.fail("ADDR", "must be host:port, e.g. 127.0.0.1:8080, got %q", addr)
+		}
+		return addr
+	}
+	port := r.get("PORT")
+	if port == "" {
+		port = DefaultPort
+	}
+	if !validPort(port, false) {
+		r.fail("PORT", "must be a number from 1 to 65535, got %q", port)
+	}
+	return ":" + port
+}
+
+func validPort(s string, zeroOK bool) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n <= 65535 && (n > 0 || zeroOK && n == 0)
+}
+
+func (r *reader) oneOf(name, def string, allowed ...string) string {
+	v := r.get(name)
+	if v == "" {
+		return def
+	}
+	for _, a := range allowed {
+		if strings.EqualFold(v, a) {
+			return a
+		}
+	}
+	r.fail(name, "must be one of %s, got %q", strings.Join(allowed, ", "), v)
+	return def
+}
+
+func (r *reader) intRange(name string, def, lo, hi int) int {
+	v := r.get(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		r.fail(name, "must be a whole number from %d to %d, got %q", lo, hi, v)
+		return def
+	}
+	return n
+}
+
+func (r *reader) duration(name string, def, lowest time.Duration) time.Duration {
+	v := r.get(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lowest {
+		r.fail(name, "must be a Go duration of at least %s (e.g. 90s, 15m, 1h), got %q", lowest, v)
+		return def
+	}
+	return d
+}
+
+func (r *reader) level(name string, def slog.Level) slog.Level {
+	v := r.get(name)
+	if v == "" {
+		return def
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		r.fail(name, "must be one of debug, info, warn, error, got %q", v)
+		return def
+	}
+	return l
+}
+
+func (r *reader) list(name, def string) []string {
+	v := r.get(name)
+	if v == "" {
+		v = def
+	}
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+func (r *reader) origins(name, def string) []string {
+	origins := r.list(name, def)
+	if len(origins) == 0 {
+		r.fail(name, "must name at least one origin")
+	}
+	for _, o := range origins {
+		if o == "*" {
+			if len(origins) > 1 {
+				r.fail(name, `"*" must stand alone`)
+			}
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			r.fail(name, "%q is not an origin like http://localhost:8081", o)
+		}
+	}
+	for i, o := range origins {
+		origins[i] = strings.TrimSuffix(o, "/")
+	}
+	return origins
+}
+
+func (r *reader) roles(name, def string) []string {
+	roles := r.list(name, def)
+	for _, role := range roles {
+		if !slices.Contains(KnownRoles, role) {
+			r.fail(name, "unknown role %q (known: %s)", role, strings.Join(KnownRoles, ", "))
+		}
+	}
+	return roles
+}

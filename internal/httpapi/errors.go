@@ -1,0 +1,108 @@
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+
+	"github.com/gin-gonic/gin"
+
+	"jwtauth/internal/auth"
+)
+
+// api holds what the handlers share.
+type api struct {
+	svc *auth.Service
+	log *slog.Logger
+}
+
+// message is the body of every error response, as in the original.
+type message struct {
+	Message string `json:"message"`
+}
+
+// httpError is a failure of the HTTP exchange itself (body too large, no
+// such route), as opposed to one of auth's rules.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+var (
+	errNotFound         = &httpError{http.StatusNotFound, "Not found."}
+	errMethodNotAllowed = &httpError{http.StatusMethodNotAllowed, "Method not allowed."}
+	errBodyTooLarge     = &httpError{http.StatusRequestEntityTooLarge, "Failed! Request body is larger than 1 MiB."}
+)
+
+var kindStatus = map[auth.Kind]int{
+	auth.KindInvalid:         http.StatusBadRequest,
+	auth.KindNotFound:        http.StatusNotFound,
+	auth.KindUnauthenticated: http.StatusUnauthorized,
+	auth.KindForbidden:       http.StatusForbidden,
+	auth.KindUnavailable:     http.StatusServiceUnavailable,
+}
+
+// handle adapts a handler that returns an error to gin, so that every
+// error takes the one path below.
+func (a *api) handle(h func(*gin.Context) error) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := h(c); err != nil {
+			a.fail(c, err)
+		}
+	}
+}
+
+// fail answers err and stops the chain. Errors the client may see carry
+// their own message; anything else is logged and answered 500 without
+// details.
+func (a *api) fail(c *gin.Context, err error) {
+	var authErr *auth.Error
+	var httpErr *httpError
+	switch {
+	case errors.As(err, &httpErr):
+		c.AbortWithStatusJSON(httpErr.status, message{httpErr.msg})
+	case errors.Is(err, auth.ErrInvalidPassword):
+		// The original's exact shape, which its frontends read.
+		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"accessToken": nil, "message": auth.ErrInvalidPassword.Message})
+	case errors.As(err, &authErr):
+		if authErr.Kind == auth.KindUnavailable {
+			a.log.LogAttrs(c.Request.Context(), slog.LevelWarn, "dependency unavailable",
+				slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
+				slog.String("error", err.Error()))
+			c.Header("Retry-After", "1")
+		}
+		c.AbortWithStatusJSON(kindStatus[authErr.Kind], message{authErr.Message})
+	default:
+		a.log.LogAttrs(c.Request.Context(), slog.LevelError, "internal error",
+			slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
+			slog.String("error", err.Error()))
+		c.AbortWithStatusJSON(http.StatusInternalServerError, message{"Internal server error."})
+	}
+}
+
+// recoverPanics turns a panic into a logged 500 JSON answer instead of a
+// dropped connection and a stack trace on the client's screen.
+func (a *api) recoverPanics(c *gin.Context) {
+	defer func() {
+		rec := recover()
+		if rec == nil {
+			return
+		}
+		if rec == http.ErrAbortHandler {
+			panic(rec)
+		}
+		a.log.LogAttrs(c.Request.Context(), slog.LevelError, "panic",
+			slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
+			slog.Any("panic", rec), slog.String("stack", string(debug.Stack())))
+		if !c.Writer.Written() {
+			c.AbortWithStatusJSON(http.StatusInternalServerError, message{"Internal server error."})
+		}
+	}()
+	c.Next()
+}
+
+func notFound(*gin.Context) error         { return errNotFound }
+func methodNotAllowed(*gin.Context) error { return errMethodNotAllowed }

@@ -1,0 +1,81 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"jwtauth/internal/auth"
+)
+
+func welcome(c *gin.Context) {
+	c.JSON(http.StatusOK, message{"Welcome to jwtauth."})
+}
+
+// text answers a fixed plain-text body, as the original's boards do.
+func text(body string) gin.HandlerFunc {
+	return func(c *gin.Context) { c.String(http.StatusOK, body) }
+}
+
+// healthz says the process is up; it touches nothing else.
+func healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+// readyz says whether the process can serve: the database must answer.
+func (a *api) readyz(c *gin.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.svc.Ready(ctx); err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	return nil
+}
+
+func (a *api) signUp(c *gin.Context) error {
+	var f authForm
+	if err := bindAuthForm(c, &f); err != nil {
+		return err
+	}
+	err := a.svc.SignUp(c.Request.Context(), auth.SignUpInput{
+		Username: f.username(), Email: f.email(), Password: f.password(), Roles: f.Roles,
+	})
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, message{"User registered successfully!"})
+	return nil
+}
+
+// signInResponse is the original's signin body, field for field.
+type signInResponse struct {
+	ID          int64    `json:"id"`
+	Username    string   `json:"username"`
+	Email       string   `json:"email"`
+	Roles       []string `json:"roles"`
+	AccessToken string   `json:"accessToken"`
+}
+
+func (a *api) signIn(c *gin.Context) error {
+	var f authForm
+	if err := bindAuthForm(c, &f); err != nil {
+		return err
+	}
+	acct, err := a.svc.SignIn(c.Request.Context(), f.username(), f.password())
+	if err != nil {
+		return err
+	}
+	authorities := make([]string, len(acct.Roles))
+	for i, r := range acct.Roles {
+		authorities[i] = "ROLE_" + strings.ToUpper(r)
+	}
+	c.JSON(http.StatusOK, signInResponse{
+		ID: acct.ID, Username: acct.Username, Email: acct.Email,
+		Roles: authorities, AccessToken: acct.AccessToken,
+	})
+	return nil
+}

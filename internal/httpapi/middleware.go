@@ -1,0 +1,112 @@
+package httpapi
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-contrib/cors"
+	"github.com/gin-gonic/gin"
+
+	"jwtauth/internal/auth"
+)
+
+// principalKey is where requireToken leaves the authenticated user.
+const principalKey = "jwtauth.principal"
+
+func setPrincipal(c *gin.Context, p auth.Principal) { c.Set(principalKey, p) }
+
+// principal returns the user requireToken authenticated; the zero Principal
+// (no roles) when the route is not behind requireToken.
+func principal(c *gin.Context) auth.Principal {
+	p, _ := c.Get(principalKey)
+	pr, _ := p.(auth.Principal)
+	return pr
+}
+
+// requireToken lets a request through only with a valid access token of an
+// existing user, in x-access-token (the original's header) or
+// Authorization: Bearer.
+func (a *api) requireToken(c *gin.Context) {
+	token, err := accessToken(c.Request.Header)
+	if err == nil {
+		var p auth.Principal
+		p, err = a.svc.Authenticate(c.Request.Context(), token)
+		if err == nil {
+			setPrincipal(c, p)
+			c.Next()
+			return
+		}
+	}
+	a.fail(c, err)
+}
+
+// accessToken finds the token. Sent twice, it must be the same token: two
+// different ones is a confused or hostile client, not a choice to make.
+func accessToken(h http.Header) (string, error) {
+	var tokens []string
+	for _, v := range h.Values("X-Access-Token") {
+		if v = strings.TrimSpace(v); v != "" {
+			tokens = append(tokens, v)
+		}
+	}
+	for _, v := range h.Values("Authorization") {
+		scheme, token, ok := strings.Cut(strings.TrimSpace(v), " ")
+		if token = strings.TrimSpace(token); ok && strings.EqualFold(scheme, "Bearer") && token != "" {
+			tokens = append(tokens, token)
+		}
+	}
+	if len(tokens) == 0 {
+		return "", auth.ErrNoToken
+	}
+	for _, t := range tokens[1:] {
+		if t != tokens[0] {
+			return "", auth.ErrTokenInvalid
+		}
+	}
+	return tokens[0], nil
+}
+
+// requireRole lets through only users holding role (after requireToken).
+func (a *api) requireRole(role string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if !principal(c).HasRole(role) {
+			a.fail(c, auth.RoleRequired(role))
+			return
+		}
+		c.Next()
+	}
+}
+
+// corsMiddleware answers browsers from the configured origins. A request
+// from any other origin is served without CORS headers, as the original's
+// cors package does, so the browser (not the server) refuses it and the
+// server never answers a bare 403.
+func corsMiddleware(origins []string) gin.HandlerFunc {
+	cfg := cors.Config{
+		AllowMethods: []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"},
+		AllowHeaders: []string{"x-access-token", "Origin", "Content-Type", "Accept", "Authorization"},
+		MaxAge:       12 * time.Hour,
+	}
+	allowAll := slices.Equal(origins, []string{"*"})
+	if allowAll {
+		cfg.AllowAllOrigins = true
+	} else {
+		cfg.AllowOrigins = origins
+		cfg.AllowCredentials = true
+	}
+	handle := cors.New(cfg)
+	return func(c *gin.Context) {
+		origin := c.GetHeader("Origin")
+		if origin == "" || allowAll || slices.Contains(origins, origin) {
+			handle(c)
+			return
+		}
+		if c.Request.Method == http.MethodOptions && c.GetHeader("Access-Control-Request-Method") != "" {
+			c.AbortWithStatus(http.StatusNoContent)
+			return
+		}
+		c.Next()
+	}
+}

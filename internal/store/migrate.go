@@ -1,0 +1,190 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// ddl holds one engine's statements. The base tables are the original's
+// schema, column for column, so that jwtauth can start on a database the
+// Node.js app created and the app's data stays readable by both.
+type ddl struct {
+	baseTables []string
+	addKeys    string
+}
+
+var dialects = map[string]ddl{
+	DriverMySQL: {
+		baseTables: []string{
+			"CREATE TABLE IF NOT EXISTS `roles` (" +
+				"`id` int(11) NOT NULL, `name` varchar(255) DEFAULT NULL, " +
+				"`createdAt` datetime NOT NULL, `updatedAt` datetime NOT NULL, " +
+				"PRIMARY KEY (`id`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+			"CREATE TABLE IF NOT EXISTS `users` (" +
+				"`id` int(11) NOT NULL AUTO_INCREMENT, `username` varchar(255) DEFAULT NULL, " +
+				"`email` varchar(255) DEFAULT NULL, `password` varchar(255) DEFAULT NULL, " +
+				"`createdAt` datetime NOT NULL, `updatedAt` datetime NOT NULL, " +
+				"PRIMARY KEY (`id`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+			"CREATE TABLE IF NOT EXISTS `user_roles` (" +
+				"`createdAt` datetime NOT NULL, `updatedAt` datetime NOT NULL, " +
+				"`roleId` int(11) NOT NULL, `userId` int(11) NOT NULL, " +
+				"PRIMARY KEY (`roleId`,`userId`), KEY `userId` (`userId`), " +
+				"FOREIGN KEY (`roleId`) REFERENCES `roles` (`id`) ON DELETE CASCADE ON UPDATE CASCADE, " +
+				"FOREIGN KEY (`userId`) REFERENCES `users` (`id`) ON DELETE CASCADE ON UPDATE CASCADE" +
+				") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+		},
+		// Binary collation: the key is already folded, and the column must
+		// not apply a second, engine-specific notion of "equal".
+		addKeys: "ALTER TABLE `users` " +
+			"ADD COLUMN `usernameKey` varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL, " +
+			"ADD COLUMN `emailKey` varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL",
+	},
+	DriverSQLite: {
+		baseTables: []string{
+			"CREATE TABLE IF NOT EXISTS roles (" +
+				"id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(255), " +
+				"createdAt DATETIME NOT NULL, updatedAt DATETIME NOT NULL)",
+			"CREATE TABLE IF NOT EXISTS users (" +
+				"id INTEGER PRIMARY KEY AUTOINCREMENT, username VARCHAR(255), " +
+				"email VARCHAR(255), password VARCHAR(255), " +
+				"createdAt DATETIME NOT NULL, updatedAt DATETIME NOT NULL)",
+			"CREATE TABLE IF NOT EXISTS user_roles (" +
+				"createdAt DATETIME NOT NULL, updatedAt DATETIME NOT NULL, " +
+				"roleId INTEGER NOT NULL REFERENCES roles (id) ON DELETE CASCADE ON UPDATE CASCADE, " +
+				"userId INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE ON UPDATE CASCADE, " +
+				"PRIMARY KEY (roleId, userId))",
+			"CREATE INDEX IF NOT EXISTS user_roles_userId ON user_roles (userId)",
+		},
+		addKeys: "ALTER TABLE users ADD COLUMN usernameKey VARCHAR(255);" +
+			"ALTER TABLE users ADD COLUMN emailKey VARCHAR(255)",
+	},
+}
+
+// uniqueKeys are the unique indexes jwtauth adds, by column.
+var uniqueKeys = []struct{ column, source, index string }{
+	{"usernameKey", "username", "users_usernameKey_unique"},
+	{"emailKey", "email", "users_emailKey_unique"},
+}
+
+// Migrate brings the database to jwtauth's schema and seeds the roles. Every
+// step checks before it acts, so running it on every start, on a fresh
+// database or on the original's, changes only what is missing. When
+// existing rows would break a new unique index (two accounts whose names
+// differ only in case), it fails and names them instead of guessing which
+// account to keep.
+func Migrate(ctx context.Context, db *gorm.DB) error {
+	db = db.WithContext(ctx)
+	d, ok := dialects[db.Dialector.Name()]
+	if !ok {
+		return fmt.Errorf("migrate: no schema for %s", db.Dialector.Name())
+	}
+	for _, stmt := range d.baseTables {
+		if err := db.Exec(stmt).Error; err != nil {
+			return fmt.Errorf("migrate: create tables: %w", translate(err))
+		}
+	}
+	if !db.Migrator().HasColumn(&User{}, "usernameKey") {
+		for _, stmt := range strings.Split(d.addKeys, ";") {
+			if err := db.Exec(stmt).Error; err != nil {
+				return fmt.Errorf("migrate: add key columns: %w", translate(err))
+			}
+		}
+	}
+	if err := backfillKeys(db); err != nil {
+		return err
+	}
+	for _, k := range uniqueKeys {
+		if db.Migrator().HasIndex(&User{}, k.index) {
+			continue
+		}
+		if err := checkDuplicates(db, k.column, k.source); err != nil {
+			return err
+		}
+		stmt := fmt.Sprintf("CREATE UNIQUE INDEX %s ON users (%s)", k.index, k.column)
+		if err := db.Exec(stmt).Error; err != nil {
+			return fmt.Errorf("migrate: create index %s: %w", k.index, translate(err))
+		}
+	}
+	return seedRoles(db)
+}
+
+// backfillKeys computes the key columns of rows written by something other
+// than jwtauth: every row of the original's database on the first start.
+func backfillKeys(db *gorm.DB) error {
+	var rows []User
+	err := db.Select("id", "username", "email").
+		Where("(usernameKey IS NULL AND username IS NOT NULL) OR (emailKey IS NULL AND email IS NOT NULL)").
+		FindInBatches(&rows, 500, func(tx *gorm.DB, _ int) error {
+			for _, u := range rows {
+				keys := map[string]any{"usernameKey": nullableKey(u.Username), "emailKey": nullableKey(u.Email)}
+				if err := tx.Model(&User{}).Where("id = ?", u.ID).UpdateColumns(keys).Error; err != nil {
+					if errors.Is(translate(err), ErrConflict) {
+						return fmt.Errorf("user %d (%q, %q) collides with an existing account that differs only in case: %w",
+							u.ID, u.Username, u.Email, err)
+					}
+					return err
+				}
+			}
+			return nil
+		}).Error
+	if err != nil {
+		return fmt.Errorf("migrate: fill key columns: %w", translate(err))
+	}
+	return nil
+}
+
+// nullableKey keeps a NULL username NULL, so it cannot collide.
+func nullableKey(s string) any {
+	if s == "" {
+		return nil
+	}
+	return Key(s)
+}
+
+func checkDuplicates(db *gorm.DB, column, source string) error {
+	var dups []struct {
+		ID     int64
+		Shown  string
+		Folded string
+	}
+	q := fmt.Sprintf("SELECT id, %[2]s AS shown, %[1]s AS folded FROM users WHERE %[1]s IN "+
+		"(SELECT %[1]s FROM users WHERE %[1]s IS NOT NULL GROUP BY %[1]s HAVING COUNT(*) > 1) "+
+		"ORDER BY %[1]s, id LIMIT 50", column, source)
+	if err := db.Raw(q).Scan(&dups).Error; err != nil {
+		return fmt.Errorf("migrate: look for duplicate %ss: %w", source, translate(err))
+	}
+	if len(dups) == 0 {
+		return nil
+	}
+	names := make([]string, len(dups))
+	for i, d := range dups {
+		names[i] = fmt.Sprintf("id %d %q", d.ID, d.Shown)
+	}
+	return fmt.Errorf("migrate: users has %ss that differ only in case, which jwtauth treats as one account; "+
+		"rename or remove all but one of each group, then start again: %s", source, strings.Join(names, ", "))
+}
+
+// seedRoles inserts the three roles with the original's ids, skipping any
+// already there, then checks that each name exists.
+func seedRoles(db *gorm.DB) error {
+	roles := append([]Role(nil), SeedRoles...)
+	if err := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&roles).Error; err != nil {
+		return fmt.Errorf("migrate: seed roles: %w", translate(err))
+	}
+	for _, want := range SeedRoles {
+		var n int64
+		if err := db.Model(&Role{}).Where("name = ?", want.Name).Count(&n).Error; err != nil {
+			return fmt.Errorf("migrate: check roles: %w", translate(err))
+		}
+		if n == 0 {
+			return fmt.Errorf("migrate: role %q is missing and id %d is taken by another role; "+
+				"fix the roles table (ids 1 user, 2 moderator, 3 admin)", want.Name, want.ID)
+		}
+	}
+	return nil
+}

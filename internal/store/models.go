@@ -1,0 +1,74 @@
+package store
+
+import (
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
+)
+
+// User is a row of the original's users table. UsernameKey and EmailKey are
+// jwtauth's additions: the folded forms that the unique indexes cover, so
+// that "Alice" and "alice" are one account on every engine.
+type User struct {
+	ID          int64     `gorm:"column:id;primaryKey"`
+	Username    string    `gorm:"column:username"`
+	Email       string    `gorm:"column:email"`
+	Password    string    `gorm:"column:password"`
+	UsernameKey string    `gorm:"column:usernameKey"`
+	EmailKey    string    `gorm:"column:emailKey"`
+	CreatedAt   time.Time `gorm:"column:createdAt"`
+	UpdatedAt   time.Time `gorm:"column:updatedAt"`
+}
+
+// TableName keeps the original's table name.
+func (User) TableName() string { return "users" }
+
+// Role is a row of the roles table; ids 1-3 are seeded by Migrate.
+type Role struct {
+	ID        int64     `gorm:"column:id;primaryKey;autoIncrement:false"`
+	Name      string    `gorm:"column:name"`
+	CreatedAt time.Time `gorm:"column:createdAt"`
+	UpdatedAt time.Time `gorm:"column:updatedAt"`
+}
+
+// TableName keeps the original's table name.
+func (Role) TableName() string { return "roles" }
+
+// UserRole links a user to a role, as the original's join table does.
+type UserRole struct {
+	RoleID    int64     `gorm:"column:roleId;primaryKey;autoIncrement:false"`
+	UserID    int64     `gorm:"column:userId;primaryKey;autoIncrement:false"`
+	CreatedAt time.Time `gorm:"column:createdAt"`
+	UpdatedAt time.Time `gorm:"column:updatedAt"`
+}
+
+// TableName keeps the original's table name.
+func (UserRole) TableName() string { return "user_roles" }
+
+// SeedRoles are the roles every jwtauth database has, with the original's ids.
+var SeedRoles = []Role{{ID: 1, Name: "user"}, {ID: 2, Name: "moderator"}, {ID: 3, Name: "admin"}}
+
+// KeyMaxLength is the length, in characters, of the key columns.
+const KeyMaxLength = 255
+
+// Key folds a username or email into the form its unique index compares:
+// compatibility-normalized (NFKC, so look-alike presentation forms match)
+// and case-folded (full Unicode folding, so "Straße" matches "STRASSE").
+// Comparing keys is what makes uniqueness and signin case-insensitive the
+// same way on SQLite and MySQL, whatever the column collation is.
+func Key(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.ToLower(s)
+	}
+	return cases.Fold().String(norm.NFKC.String(s))
+}

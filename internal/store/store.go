@@ -1,0 +1,207 @@
+// Package store keeps users and roles in a SQL database through GORM. It is
+// the only package that knows which engine is underneath: Open picks the
+// driver, Migrate speaks each engine's DDL, and every error leaves this
+// package as one of a few dialect-neutral values.
+package store
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	gosqlite "github.com/glebarez/go-sqlite"
+	"github.com/glebarez/sqlite"
+	"github.com/go-sql-driver/mysql"
+	gormmysql "gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Drivers jwtauth can open.
+const (
+	DriverSQLite = "sqlite"
+	DriverMySQL  = "mysql"
+)
+
+// Errors every store function returns in place of engine-specific ones.
+var (
+	// ErrNotFound means the row asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means a unique index refused the write.
+	ErrConflict = errors.New("conflict")
+	// ErrUnavailable means the database could not be reached or was too
+	// busy; the same request may succeed later.
+	ErrUnavailable = errors.New("database unavailable")
+)
+
+// Open connects to the database and checks that it answers. For SQLite the
+// DSN is a file path (its directory is created) and jwtauth adds WAL mode,
+// a busy timeout, foreign keys and immediate write transactions, so that
+// concurrent writers wait for each other instead of failing. For MySQL the
+// DSN is go-sql-driver's; parseTime, UTC and connect/read timeouts are
+// forced on so that an unreachable server fails requests fast.
+func Open(ctx context.Context, driverName, dsn string) (*gorm.DB, error) {
+	var dialector gorm.Dialector
+	switch driverName {
+	case DriverSQLite:
+		full, err := sqliteDSN(dsn)
+		if err != nil {
+			return nil, err
+		}
+		dialector = sqlite.Open(full)
+	case DriverMySQL:
+		cfg, err := mysqlConfig(dsn)
+		if err != nil {
+			return nil, err
+		}
+		dialector = gormmysql.New(gormmysql.Config{DSNConfig: cfg})
+	default:
+		return nil, fmt.Errorf("unknown database driver %q", driverName)
+	}
+	db, err := gorm.Open(dialector, &gorm.Config{
+		TranslateError: true,
+		Logger:         logger.Discard,
+		// Seconds, in UTC: what the original's DATETIME columns hold.
+		NowFunc: func() time.Time { return time.Now().UTC().Truncate(time.Second) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", driverName, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, err
+	}
+	sqlDB.SetMaxOpenConns(16)
+	sqlDB.SetMaxIdleConns(16)
+	sqlDB.SetConnMaxLifetime(30 * time.Minute)
+	if err := Ping(ctx, db); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("connect to %s: %w", driverName, err)
+	}
+	return db, nil
+}
+
+// Close releases the database's connections.
+func Close(db *gorm.DB) error {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// Ping checks that the database answers, for readiness probes.
+func Ping(ctx context.Context, db *gorm.DB) error {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	return translate(sqlDB.PingContext(ctx))
+}
+
+// Describe names the database for logs without its password.
+func Describe(driverName, dsn string) string {
+	if driverName == DriverMySQL {
+		if cfg, err := mysql.ParseDSN(dsn); err == nil {
+			return fmt.Sprintf("mysql %s@%s/%s", cfg.User, cfg.Addr, cfg.DBName)
+		}
+		return "mysql"
+	}
+	path, _, _ := strings.Cut(dsn, "?")
+	return "sqlite " + path
+}
+
+func sqliteDSN(dsn string) (string, error) {
+	path, query, _ := strings.Cut(dsn, "?")
+	params, err := url.ParseQuery(query)
+	if err != nil {
+		return "", fmt.Errorf("sqlite dsn: %w", err)
+	}
+	if path != ":memory:" && !strings.HasPrefix(path, "file:") {
+		if dir := filepath.Dir(path); dir != "." {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return "", fmt.Errorf("create database directory: %w", err)
+			}
+		}
+	}
+	pragmas := strings.Join(params["_pragma"], ",")
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)"} {
+		name, _, _ := strings.Cut(p, "(")
+		if !strings.Contains(pragmas, name) {
+			params.Add("_pragma", p)
+		}
+	}
+	if params.Get("_txlock") == "" {
+		params.Set("_txlock", "immediate")
+	}
+	return path + "?" + params.Encode(), nil
+}
+
+func mysqlConfig(dsn string) (*mysql.Config, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("mysql dsn: %w", err)
+	}
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = 30 * time.Second
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 30 * time.Second
+	}
+	return cfg, nil
+}
+
+// translate turns driver errors into this package's errors, keeping the
+// original in the chain for logs.
+func translate(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return ErrNotFound
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return fmt.Errorf("%w: %w", ErrConflict, err)
+	case unavailable(err):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
+
+// unavailable reports whether err means "the database cannot serve this
+// now" rather than "this statement is wrong".
+func unavailable(err error) bool {
+	var netErr net.Error
+	var myErr *mysql.MySQLError
+	var liteErr *gosqlite.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
+		errors.Is(err, driver.ErrBadConn), errors.Is(err, mysql.ErrInvalidConn),
+		errors.As(err, &netErr):
+		return true
+	case errors.As(err, &myErr):
+		switch myErr.Number {
+		case 1040, 1053, 1205, 1213, 2002, 2003, 2006, 2013:
+			// too many connections, shutdown, lock wait timeout, deadlock,
+			// cannot connect, server gone
+			return true
+		}
+	case errors.As(err, &liteErr):
+		switch liteErr.Code() & 0xff {
+		case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED
+			return true
+		}
+	}
+	return strings.Contains(err.Error(), "sql: database is closed")
+}

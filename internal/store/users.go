@@ -1,0 +1,132 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"gorm.io/gorm"
+)
+
+// FindUserByUsername returns the user whose username equals name, ignoring
+// case, or ErrNotFound.
+func FindUserByUsername(ctx context.Context, db *gorm.DB, name string) (User, error) {
+	var u User
+	err := db.WithContext(ctx).Where("usernameKey = ?", Key(name)).Take(&u).Error
+	if err != nil {
+		return User{}, fmt.Errorf("find user: %w", translate(err))
+	}
+	return u, nil
+}
+
+// Taken reports whether a username or an email is already in use, ignoring
+// case. It lets signup answer before spending a bcrypt hash; the unique
+// indexes still decide when two signups race.
+func Taken(ctx context.Context, db *gorm.DB, username, email string) (usernameTaken, emailTaken bool, err error) {
+	var rows []User
+	err = db.WithContext(ctx).Select("usernameKey", "emailKey").
+		Where("usernameKey = ? OR emailKey = ?", Key(username), Key(email)).
+		Limit(2).Find(&rows).Error
+	if err != nil {
+		return false, false, fmt.Errorf("check taken: %w", translate(err))
+	}
+	for _, r := range rows {
+		usernameTaken = usernameTaken || r.UsernameKey == Key(username)
+		emailTaken = emailTaken || r.EmailKey == Key(email)
+	}
+	return usernameTaken, emailTaken, nil
+}
+
+// RolesByName returns the roles with the given names, ordered by id; names
+// that match no role are left out.
+func RolesByName(ctx context.Context, db *gorm.DB, names []string) ([]Role, error) {
+	var roles []Role
+	err := db.WithContext(ctx).Where("name IN ?", names).Order("id").Find(&roles).Error
+	if err != nil {
+		return nil, fmt.Errorf("find roles: %w", translate(err))
+	}
+	return roles, nil
+}
+
+// CreateUser inserts u and its roles in one transaction, so that no user
+// exists without the roles it asked for. A username or email already taken
+// (ignoring case) gives ErrConflict.
+func CreateUser(ctx context.Context, db *gorm.DB, u *User, roleIDs []int64) error {
+	u.UsernameKey, u.EmailKey = Key(u.Username), Key(u.Email)
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(u).Error; err != nil {
+			return err
+		}
+		if len(roleIDs) == 0 {
+			return nil
+		}
+		links := make([]UserRole, len(roleIDs))
+		for i, id := range roleIDs {
+			links[i] = UserRole{RoleID: id, UserID: u.ID}
+		}
+		return tx.Create(&links).Error
+	})
+	if err != nil {
+		return fmt.Errorf("create user: %w", translate(err))
+	}
+	return nil
+}
+
+// UserRoles returns the names of the roles of the user with the given id,
+// ordered by role id. found is false when no such user exists, which is
+// different from a user with no roles.
+func UserRoles(ctx context.Context, db *gorm.DB, userID int64) (roles []string, found bool, err error) {
+	var rows []struct {
+		ID   int64
+		Name *string
+	}
+	err = db.WithContext(ctx).Table("users").
+		Select("users.id AS id, roles.name AS name").
+		Joins("LEFT JOIN user_roles ON user_roles.userId = users.id").
+		Joins("LEFT JOIN roles ON roles.id = user_roles.roleId").
+		Where("users.id = ?", userID).
+		Order("roles.id").
+		Scan(&rows).Error
+	if err != nil {
+		return nil, false, fmt.Errorf("find user roles: %w", translate(err))
+	}
+	if len(rows) == 0 {
+		return nil, false, nil
+	}
+	roles = make([]string, 0, len(rows))
+	for _, r := range rows {
+		if r.Name != nil {
+			roles = append(roles, *r.Name)
+		}
+	}
+	return roles, true, nil
+}
+
+// UpdatePassword replaces the user's hash, only if it is still oldHash, so
+// that a re-hash on signin never overwrites a password changed meanwhile.
+func UpdatePassword(ctx context.Context, db *gorm.DB, userID int64, oldHash, newHash string) error {
+	err := db.WithContext(ctx).Model(&User{}).
+		Where("id = ? AND password = ?", userID, oldHash).
+		Updates(map[string]any{"password": newHash, "updatedAt": db.NowFunc()}).Error
+	if err != nil {
+		return fmt.Errorf("update password: %w", translate(err))
+	}
+	return nil
+}
+
+// DeleteUser removes a user; its role links go with it (ON DELETE CASCADE).
+func DeleteUser(ctx context.Context, db *gorm.DB, userID int64) error {
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("userId = ?", userID).Delete(&UserRole{}).Error; err != nil {
+			return err
+		}
+		res := tx.Delete(&User{}, userID)
+		if res.Error == nil && res.RowsAffected == 0 {
+			return gorm.ErrRecordNotFound
+		}
+		return res.Error
+	})
+	if err != nil {
+		return fmt.Errorf("delete user: %w", translate(err))
+	}
+	return nil
+}
