@@ -95,7 +95,11 @@ func Migrate(ctx context.Context, db *gorm.DB) error {
 			}
 		}
 	}
-	if err := backfillKeys(db); err != nil {
+	indexed := true
+	for _, k := range uniqueKeys {
+		indexed = indexed && db.Migrator().HasIndex(&User{}, k.index)
+	}
+	if err := backfillKeys(db, !indexed); err != nil {
 		return err
 	}
 	for _, k := range uniqueKeys {
@@ -115,23 +119,28 @@ func Migrate(ctx context.Context, db *gorm.DB) error {
 
 // backfillKeys computes the key columns of rows written by something other
 // than jwtauth: every row of the original's database on the first start.
-func backfillKeys(db *gorm.DB) error {
+// Until the unique indexes exist it recomputes every row, so that an
+// operator who renamed a duplicate by hand after a refused start needs to
+// do nothing else.
+func backfillKeys(db *gorm.DB, all bool) error {
 	var rows []User
-	err := db.Select("id", "username", "email").
-		Where("(usernameKey IS NULL AND username IS NOT NULL) OR (emailKey IS NULL AND email IS NOT NULL)").
-		FindInBatches(&rows, 500, func(tx *gorm.DB, _ int) error {
-			for _, u := range rows {
-				keys := map[string]any{"usernameKey": nullableKey(u.Username), "emailKey": nullableKey(u.Email)}
-				if err := tx.Model(&User{}).Where("id = ?", u.ID).UpdateColumns(keys).Error; err != nil {
-					if errors.Is(translate(err), ErrConflict) {
-						return fmt.Errorf("user %d (%q, %q) collides with an existing account that differs only in case: %w",
-							u.ID, u.Username, u.Email, err)
-					}
-					return err
+	q := db.Select("id", "username", "email")
+	if !all {
+		q = q.Where("(usernameKey IS NULL AND username IS NOT NULL) OR (emailKey IS NULL AND email IS NOT NULL)")
+	}
+	err := q.FindInBatches(&rows, 500, func(tx *gorm.DB, _ int) error {
+		for _, u := range rows {
+			keys := map[string]any{"usernameKey": nullableKey(u.Username), "emailKey": nullableKey(u.Email)}
+			if err := tx.Model(&User{}).Where("id = ?", u.ID).UpdateColumns(keys).Error; err != nil {
+				if errors.Is(translate(err), ErrConflict) {
+					return fmt.Errorf("user %d (%q, %q) collides with an existing account that differs only in case: %w",
+						u.ID, u.Username, u.Email, err)
 				}
+				return err
 			}
-			return nil
-		}).Error
+		}
+		return nil
+	}).Error
 	if err != nil {
 		return fmt.Errorf("migrate: fill key columns: %w", translate(err))
 	}

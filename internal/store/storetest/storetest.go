@@ -6,6 +6,7 @@ package storetest
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -122,4 +123,28 @@ func newMySQLDatabase(tb testing.TB) string {
 	})
 	cfg.DBName = name
 	return cfg.FormatDSN()
+}
+
+// LoadMySQLDump runs the statements of a mysqldump/mariadb-dump file (such
+// as testdata/seed-db.sql, written by the Node.js original) on dsn.
+func LoadMySQLDump(tb testing.TB, dsn, path string) {
+	tb.Helper()
+	dump, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.MultiStatements = true
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	if _, err := db.Exec(string(dump)); err != nil {
+		tb.Fatalf("load %s: %v", path, err)
+	}
 }

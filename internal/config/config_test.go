@@ -1,0 +1,112 @@
+package config_test
+
+import (
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"jwtauth/internal/config"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Config{
+		Addr:              ":8080",
+		DBDriver:          "sqlite",
+		DBDSN:             "data/jwtauth.db",
+		AccessTokenTTL:    time.Hour,
+		RefreshTokenTTL:   24 * time.Hour,
+		BcryptCost:        10,
+		PasswordMinLength: 8,
+		CORSOrigins:       []string{"http://localhost:8081"},
+		SignupAllowRoles:  []string{"user"},
+		AuthzCacheTTL:     5 * time.Second,
+		LogLevel:          slog.LevelInfo,
+		LogFormat:         "text",
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
+	}
+}
+
+func TestSettings(t *testing.T) {
+	cfg, err := config.Load(env(map[string]string{
+		"PORT":               "9090",
+		"DB_DRIVER":          "mysql",
+		"DB_DSN":             "root:@tcp(127.0.0.1:3306)/test?parseTime=true",
+		"JWT_SECRET":         strings.Repeat("s", 32),
+		"ACCESS_TOKEN_TTL":   "15m",
+		"BCRYPT_COST":        "12",
+		"CORS_ORIGINS":       "http://localhost:8081, https://app.example.com/",
+		"SIGNUP_ALLOW_ROLES": "user,moderator,admin",
+		"AUTHZ_CACHE_TTL":    "0",
+		"LOG_LEVEL":          "debug",
+		"LOG_FORMAT":         "JSON",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != ":9090" || cfg.DBDriver != "mysql" || string(cfg.JWTSecret) != strings.Repeat("s", 32) ||
+		cfg.AccessTokenTTL != 15*time.Minute || cfg.BcryptCost != 12 || cfg.AuthzCacheTTL != 0 ||
+		cfg.LogLevel != slog.LevelDebug || cfg.LogFormat != "json" ||
+		!reflect.DeepEqual(cfg.CORSOrigins, []string{"http://localhost:8081", "https://app.example.com"}) ||
+		!reflect.DeepEqual(cfg.SignupAllowRoles, []string{"user", "moderator", "admin"}) {
+		t.Errorf("got %+v", cfg)
+	}
+	cfg, err = config.Load(env(map[string]string{"ADDR": "127.0.0.1:7000", "PORT": "1"}))
+	if err != nil || cfg.Addr != "127.0.0.1:7000" {
+		t.Errorf("ADDR: %q %v", cfg.Addr, err)
+	}
+}
+
+func TestInvalidValuesNameTheVariable(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		name string
+	}{
+		{map[string]string{"PORT": "http"}, "PORT"},
+		{map[string]string{"PORT": "70000"}, "PORT"},
+		{map[string]string{"ADDR": "localhost"}, "ADDR"},
+		{map[string]string{"DB_DRIVER": "oracle"}, "DB_DRIVER"},
+		{map[string]string{"DB_DRIVER": "mysql"}, "DB_DSN"},
+		{map[string]string{"JWT_SECRET": "short"}, "JWT_SECRET"},
+		{map[string]string{"ACCESS_TOKEN_TTL": "1 hour"}, "ACCESS_TOKEN_TTL"},
+		{map[string]string{"ACCESS_TOKEN_TTL": "-1h"}, "ACCESS_TOKEN_TTL"},
+		{map[string]string{"REFRESH_TOKEN_TTL": "0"}, "REFRESH_TOKEN_TTL"},
+		{map[string]string{"BCRYPT_COST": "3"}, "BCRYPT_COST"},
+		{map[string]string{"BCRYPT_COST": "32"}, "BCRYPT_COST"},
+		{map[string]string{"BCRYPT_COST": "ten"}, "BCRYPT_COST"},
+		{map[string]string{"PASSWORD_MIN_LENGTH": "0"}, "PASSWORD_MIN_LENGTH"},
+		{map[string]string{"CORS_ORIGINS": "localhost:8081"}, "CORS_ORIGINS"},
+		{map[string]string{"CORS_ORIGINS": "*,http://localhost:8081"}, "CORS_ORIGINS"},
+		{map[string]string{"CORS_ORIGINS": "http://localhost:8081/app"}, "CORS_ORIGINS"},
+		{map[string]string{"SIGNUP_ALLOW_ROLES": "user,root"}, "SIGNUP_ALLOW_ROLES"},
+		{map[string]string{"AUTHZ_CACHE_TTL": "-1s"}, "AUTHZ_CACHE_TTL"},
+		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
+	}
+	for _, tt := range tests {
+		_, err := config.Load(env(tt.env))
+		if err == nil {
+			t.Errorf("%v: accepted", tt.env)
+			continue
+		}
+		if msg := err.Error(); !strings.Contains(msg, tt.name+": ") || strings.Contains(msg, "\n") {
+			t.Errorf("%v: error %q should be one line naming %s", tt.env, msg, tt.name)
+		}
+	}
+	// Several bad values are all reported at once.
+	_, err := config.Load(env(map[string]string{"PORT": "x", "BCRYPT_COST": "x"}))
+	if err == nil || !strings.Contains(err.Error(), "PORT") || !strings.Contains(err.Error(), "BCRYPT_COST") {
+		t.Errorf("two bad values: %v", err)
+	}
+}

@@ -1,0 +1,148 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"jwtauth/internal/store"
+	"jwtauth/internal/store/storetest"
+)
+
+func TestRoutes(t *testing.T) {
+	s := newServer(t, "sqlite")
+
+	r := s.get(t, "/", "")
+	wantJSON(t, r, 200, "Welcome to jwtauth.")
+
+	wantJSON(t, s.get(t, "/api/nothing-here", ""), 404, "Not found.")
+	wantJSON(t, s.do(t, request{method: "POST", path: "/api/auth/nothing"}), 404, "Not found.")
+
+	r = s.get(t, "/api/auth/signin", "")
+	wantJSON(t, r, 405, "Method not allowed.")
+	if allow := r.header.Get("Allow"); allow != "POST" {
+		t.Errorf("Allow = %q, want POST", allow)
+	}
+	wantJSON(t, s.do(t, request{method: "DELETE", path: "/api/test/all"}), 405, "Method not allowed.")
+
+	if r := s.get(t, "/healthz", ""); r.status != 200 || string(r.body) != `{"status":"ok"}` {
+		t.Errorf("healthz: %d %s", r.status, r.body)
+	}
+	if r := s.get(t, "/readyz", ""); r.status != 200 || string(r.body) != `{"status":"ready"}` {
+		t.Errorf("readyz: %d %s", r.status, r.body)
+	}
+}
+
+func TestCORS(t *testing.T) {
+	s := newServer(t, "sqlite")
+	const allowed = "http://localhost:8081"
+
+	t.Run("preflight from the frontend", func(t *testing.T) {
+		r := s.do(t, request{method: "OPTIONS", path: "/api/auth/signin", header: map[string]string{
+			"Origin": allowed, "Access-Control-Request-Method": "POST",
+			"Access-Control-Request-Headers": "content-type,x-access-token",
+		}})
+		if r.status != http.StatusNoContent {
+			t.Errorf("status = %d, want 204", r.status)
+		}
+		if got := r.header.Get("Access-Control-Allow-Origin"); got != allowed {
+			t.Errorf("Allow-Origin = %q", got)
+		}
+		headers := strings.ToLower(r.header.Get("Access-Control-Allow-Headers"))
+		for _, h := range []string{"x-access-token", "origin", "content-type", "accept", "authorization"} {
+			if !strings.Contains(headers, h) {
+				t.Errorf("Allow-Headers %q lacks %s", headers, h)
+			}
+		}
+	})
+	t.Run("request from the frontend", func(t *testing.T) {
+		r := s.do(t, request{method: "GET", path: "/api/test/all", header: map[string]string{"Origin": allowed}})
+		if r.status != 200 || r.header.Get("Access-Control-Allow-Origin") != allowed {
+			t.Errorf("got %d, Allow-Origin %q", r.status, r.header.Get("Access-Control-Allow-Origin"))
+		}
+	})
+	t.Run("other origins get no CORS headers", func(t *testing.T) {
+		r := s.do(t, request{method: "GET", path: "/api/test/all", header: map[string]string{"Origin": "http://evil.example"}})
+		if r.status != 200 || r.header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("got %d, Allow-Origin %q", r.status, r.header.Get("Access-Control-Allow-Origin"))
+		}
+		r = s.do(t, request{method: "OPTIONS", path: "/api/auth/signin", header: map[string]string{
+			"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}})
+		if r.status != http.StatusNoContent || r.header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("preflight: %d, Allow-Origin %q", r.status, r.header.Get("Access-Control-Allow-Origin"))
+		}
+	})
+}
+
+// With the database gone, requests that need it answer 503 JSON at once;
+// those that do not keep answering.
+func TestDatabaseDown(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, driver string) {
+		s := newServer(t, driver)
+		s.createUser(t, "plain", "password-1", roleUser)
+		token := s.signIn(t, "plain", "password-1").AccessToken
+		wantText(t, s.get(t, "/api/test/user", token), 200, "User Content.") // caches the roles
+		store.Close(s.db)
+
+		const msg = "Service temporarily unavailable, please retry."
+		r := s.postJSON(t, "/api/auth/signin", map[string]string{"username": "plain", "password": "password-1"})
+		wantJSON(t, r, 503, msg)
+		if r.header.Get("Retry-After") == "" {
+			t.Error("503 without Retry-After")
+		}
+		wantJSON(t, s.postJSON(t, "/api/auth/signup", map[string]string{
+			"username": "newbie", "email": "newbie@example.com", "password": "password-1"}), 503, msg)
+		wantJSON(t, s.get(t, "/readyz", ""), 503, msg)
+		if r := s.get(t, "/healthz", ""); r.status != 200 {
+			t.Errorf("healthz: %d", r.status)
+		}
+		// Roles already cached keep serving within the TTL; a cold user gets 503.
+		wantText(t, s.get(t, "/api/test/user", token), 200, "User Content.")
+		s.clock.Advance(10 * time.Second)
+		wantJSON(t, s.get(t, "/api/test/user", token), 503, msg)
+		wantText(t, s.get(t, "/api/test/all", ""), 200, "Public Content.")
+	})
+}
+
+// When the server drops every connection (a restart, a failover), the pool
+// reconnects by itself: no 500, and signin works again.
+func TestMySQLConnectionsKilled(t *testing.T) {
+	storetest.RequireMySQL(t)
+	s := newServer(t, "mysql")
+	s.signUp(t, "survivor", "survivor@example.com", "password-1")
+	s.signIn(t, "survivor", "password-1")
+
+	admin := storetest.OpenRaw(t, "mysql", storetest.NewDSN(t, "mysql"))
+	var dbName string
+	s.db.Raw("SELECT DATABASE()").Scan(&dbName)
+	var ids []int64
+	if err := admin.Raw("SELECT id FROM information_schema.processlist WHERE db = ?", dbName).Scan(&ids).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) == 0 {
+		t.Fatal("no connections to kill")
+	}
+	for _, id := range ids {
+		if err := admin.Exec(fmt.Sprintf("KILL %d", id)).Error; err != nil {
+			t.Logf("kill %d: %v", id, err)
+		}
+	}
+	ok := false
+	for range 5 {
+		r := s.postJSON(t, "/api/auth/signin", map[string]string{"username": "survivor", "password": "password-1"})
+		if r.status == 200 {
+			ok = true
+			break
+		}
+		wantJSON(t, r, 503, "Service temporarily unavailable, please retry.")
+	}
+	if !ok {
+		t.Fatal("signin did not recover after the connections were killed")
+	}
+	if err := store.Ping(context.Background(), s.db); err != nil {
+		t.Fatal(err)
+	}
+}
