@@ -65,12 +65,12 @@ func defaultOptions(c *clock) auth.Options {
 
 // newServer starts jwtauth on a fresh database of driver; edit adjusts the
 // options before the service is built.
-func newServer(t *testing.T, driver string, edit ...func(*auth.Options)) *testServer {
+func newServer(t testing.TB, driver string, edit ...func(*auth.Options)) *testServer {
 	t.Helper()
 	return serverOn(t, storetest.Open(t, driver), edit...)
 }
 
-func serverOn(t *testing.T, db *gorm.DB, edit ...func(*auth.Options)) *testServer {
+func serverOn(t testing.TB, db *gorm.DB, edit ...func(*auth.Options)) *testServer {
 	t.Helper()
 	c := newClock()
 	opts := defaultOptions(c)
@@ -96,7 +96,7 @@ type response struct {
 func (r response) contentType() string { return r.header.Get("Content-Type") }
 
 // message is the "message" field of a JSON body ("" if none).
-func (r response) message(t *testing.T) string {
+func (r response) message(t testing.TB) string {
 	t.Helper()
 	var m struct {
 		Message string `json:"message"`
@@ -116,7 +116,7 @@ type request struct {
 	header      map[string]string
 }
 
-func (s *testServer) do(t *testing.T, req request) response {
+func (s *testServer) do(t testing.TB, req request) response {
 	t.Helper()
 	var body io.Reader
 	if req.body != "" {
@@ -144,7 +144,7 @@ func (s *testServer) do(t *testing.T, req request) response {
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
-func (s *testServer) postJSON(t *testing.T, path string, v any) response {
+func (s *testServer) postJSON(t testing.TB, path string, v any) response {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -153,12 +153,12 @@ func (s *testServer) postJSON(t *testing.T, path string, v any) response {
 	return s.do(t, request{method: "POST", path: path, contentType: "application/json", body: string(b)})
 }
 
-func (s *testServer) postForm(t *testing.T, path string, v url.Values) response {
+func (s *testServer) postForm(t testing.TB, path string, v url.Values) response {
 	t.Helper()
 	return s.do(t, request{method: "POST", path: path, contentType: "application/x-www-form-urlencoded", body: v.Encode()})
 }
 
-func (s *testServer) get(t *testing.T, path, token string) response {
+func (s *testServer) get(t testing.TB, path, token string) response {
 	t.Helper()
 	req := request{method: "GET", path: path}
 	if token != "" {
@@ -168,7 +168,7 @@ func (s *testServer) get(t *testing.T, path, token string) response {
 }
 
 // signUp registers a user through the API and fails the test otherwise.
-func (s *testServer) signUp(t *testing.T, username, email, password string, roles ...string) {
+func (s *testServer) signUp(t testing.TB, username, email, password string, roles ...string) {
 	t.Helper()
 	body := map[string]any{"username": username, "email": email, "password": password}
 	if roles != nil {
@@ -188,7 +188,7 @@ type signInBody struct {
 	AccessToken string   `json:"accessToken"`
 }
 
-func (s *testServer) signIn(t *testing.T, username, password string) signInBody {
+func (s *testServer) signIn(t testing.TB, username, password string) signInBody {
 	t.Helper()
 	r := s.postJSON(t, "/api/auth/signin", map[string]string{"username": username, "password": password})
 	if r.status != http.StatusOK {
@@ -203,7 +203,7 @@ func (s *testServer) signIn(t *testing.T, username, password string) signInBody 
 
 // createUser inserts a user with the given roles straight into the
 // database, as an administrator would; signup cannot grant admin.
-func (s *testServer) createUser(t *testing.T, username, password string, roleIDs ...int64) int64 {
+func (s *testServer) createUser(t testing.TB, username, password string, roleIDs ...int64) int64 {
 	t.Helper()
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	if err != nil {
@@ -217,7 +217,7 @@ func (s *testServer) createUser(t *testing.T, username, password string, roleIDs
 }
 
 // wantJSON checks an error answer: status, JSON content type, exact message.
-func wantJSON(t *testing.T, r response, status int, msg string) {
+func wantJSON(t testing.TB, r response, status int, msg string) {
 	t.Helper()
 	if r.status != status {
 		t.Errorf("status = %d, want %d (body %s)", r.status, status, r.body)
@@ -231,7 +231,7 @@ func wantJSON(t *testing.T, r response, status int, msg string) {
 }
 
 // wantText checks a plain-text answer.
-func wantText(t *testing.T, r response, status int, body string) {
+func wantText(t testing.TB, r response, status int, body string) {
 	t.Helper()
 	if r.status != status || string(r.body) != body {
 		t.Errorf("got %d %q, want %d %q", r.status, r.body, status, body)
@@ -241,7 +241,7 @@ func wantText(t *testing.T, r response, status int, body string) {
 	}
 }
 
-func countUsers(t *testing.T, db *gorm.DB, where string, args ...any) int64 {
+func countUsers(t testing.TB, db *gorm.DB, where string, args ...any) int64 {
 	t.Helper()
 	var n int64
 	q := db.Model(&store.User{})

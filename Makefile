@@ -1,0 +1,43 @@
+# jwtauth: `make help` lists the targets.
+
+GO            ?= go
+BIN           ?= bin/jwtauth
+# Extra flags for go test, e.g. make test GOTESTFLAGS=-race
+GOTESTFLAGS   ?=
+MYSQL_DSN     ?= root:@tcp(127.0.0.1:3306)/test?parseTime=true
+
+.DEFAULT_GOAL := help
+.PHONY: help run build test test-mysql bench lint fmt clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+run: ## start the server on :8080 with embedded SQLite (data/jwtauth.db)
+	$(GO) run ./cmd/jwtauth
+
+build: ## build the binary into bin/jwtauth
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/jwtauth
+
+test: ## run every test (the MariaDB/MySQL ones too when TEST_MYSQL_DSN is set)
+	@if [ -z "$$TEST_MYSQL_DSN" ]; then \
+		echo "TEST_MYSQL_DSN is not set: the MariaDB/MySQL tests will be skipped (make test-mysql runs them)."; \
+	else \
+		echo "MariaDB/MySQL tests run against TEST_MYSQL_DSN."; \
+	fi
+	$(GO) test $(GOTESTFLAGS) -count=1 ./...
+
+test-mysql: ## run every test, MariaDB/MySQL included (MYSQL_DSN=... to point elsewhere)
+	TEST_MYSQL_DSN='$(MYSQL_DSN)' $(MAKE) --no-print-directory test
+
+bench: ## run the Go benchmarks of the hot paths
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+lint: ## go vet, plus staticcheck when it is installed
+	$(GO) vet ./...
+	@if command -v staticcheck >/dev/null 2>&1; then staticcheck ./...; else echo "staticcheck not installed: skipped"; fi
+
+fmt: ## format the code
+	gofmt -w cmd internal
+
+clean: ## remove the binary and the local SQLite database
+	rm -rf bin data

@@ -1,0 +1,32 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// benchBoard measures one board through the whole middleware chain, in
+// process, with the token's roles in the authorization cache (the steady
+// state). Throughput over the network is for the load tool to measure.
+func benchBoard(b *testing.B, path string, roleIDs ...int64) {
+	s := newServer(b, "sqlite")
+	req := httptest.NewRequest("GET", path, nil)
+	if roleIDs != nil {
+		s.createUser(b, "bench", "password-1", roleIDs...)
+		req.Header.Set("x-access-token", s.signIn(b, "bench", "password-1").AccessToken)
+	}
+	h := s.Config.Handler
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+}
+
+func BenchmarkPublicBoard(b *testing.B) { benchBoard(b, "/api/test/all") }
+func BenchmarkUserBoard(b *testing.B)   { benchBoard(b, "/api/test/user", roleUser) }
+func BenchmarkAdminBoard(b *testing.B)  { benchBoard(b, "/api/test/admin", roleAdmin) }
