@@ -122,6 +122,8 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) error {
 	}
 	userTaken, emailTaken, err := store.Taken(ctx, s.db, in.Username, in.Email)
 	switch {
+	case errors.Is(err, store.ErrUnstorable):
+		return errUnstorable
 	case err != nil:
 		return dbError(err)
 	case userTaken:
@@ -139,6 +141,9 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) error {
 	}
 	u := store.User{Username: in.Username, Email: in.Email, Password: string(hash)}
 	err = store.CreateUser(ctx, s.db, &u, roleIDs)
+	if errors.Is(err, store.ErrUnstorable) {
+		return errUnstorable
+	}
 	if errors.Is(err, store.ErrConflict) {
 		// Another signup won the race between Taken and the insert; the
 		// unique index decided, now say which name it was.
@@ -192,6 +197,9 @@ func validateEmail(email string) error {
 	if email == "" {
 		return Invalid("Failed! Email is required.")
 	}
+	if !utf8.ValidString(email) {
+		return Invalid("Failed! Email is not a valid address.")
+	}
 	if len(email) > EmailMaxLength || utf8.RuneCountInString(store.Key(email)) > EmailMaxLength {
 		return Invalid(fmt.Sprintf("Failed! Email must be at most %d characters.", EmailMaxLength))
 	}
@@ -203,13 +211,14 @@ func validateEmail(email string) error {
 	return nil
 }
 
-// signupRoles resolves the names asked for to role ids: every name must
-// exist (400, as the original) and be self-assignable (403).
+// signupRoles resolves the names asked for to role ids, in id order: every
+// name must exist (400, as the original, naming the first that does not)
+// and be self-assignable (403).
 func (s *Service) signupRoles(ctx context.Context, names []string) ([]int64, error) {
 	if len(names) == 0 {
 		names = []string{RoleUser}
 	}
-	roles, err := store.RolesByName(ctx, s.db, names)
+	roles, err := store.Roles(ctx, s.db)
 	if err != nil {
 		return nil, dbError(err)
 	}
@@ -219,13 +228,15 @@ func (s *Service) signupRoles(ctx context.Context, names []string) ([]int64, err
 		}
 	}
 	for _, name := range names {
-		if !slices.Contains(s.opts.SignupAllowRoles, name) && name != RoleUser {
+		if name != RoleUser && !slices.Contains(s.opts.SignupAllowRoles, name) {
 			return nil, roleNotSelfAssignable(name)
 		}
 	}
-	ids := make([]int64, len(roles))
-	for i, r := range roles {
-		ids[i] = r.ID
+	var ids []int64
+	for _, r := range roles {
+		if slices.Contains(names, r.Name) {
+			ids = append(ids, r.ID)
+		}
 	}
 	return ids, nil
 }
@@ -250,14 +261,12 @@ func (s *Service) SignIn(ctx context.Context, username, password string) (Accoun
 	case len(password) > PasswordMaxBytes:
 		return Account{}, Invalid("Failed! Password must be at most 72 bytes.")
 	}
-	var u store.User
-	var err error
-	if len(username) <= store.KeyMaxLength*utf8.UTFMax {
+	// A name no account can have is looked for nowhere, but answered alike.
+	u, err := store.User{}, store.ErrNotFound
+	if len(username) <= store.KeyMaxLength*utf8.UTFMax && utf8.ValidString(username) {
 		u, err = store.FindUserByUsername(ctx, s.db, username)
-	} else {
-		err = store.ErrNotFound
 	}
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrUnstorable) {
 		_ = bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(password))
 		return Account{}, ErrUserNotFound
 	}

@@ -46,6 +46,8 @@ var (
 	ErrUnavailable     = &Error{KindUnavailable, "Service temporarily unavailable, please retry."}
 )
 
+var errUnstorable = &Error{KindInvalid, "Failed! Username or email has characters this database cannot store."}
+
 // Invalid returns a KindInvalid error with msg as the client's message.
 func Invalid(msg string) error { return &Error{KindInvalid, msg} }
 

@@ -55,7 +55,7 @@ func tableCounts(t *testing.T, db *gorm.DB) string {
 // jwtauth started on the database the original created keeps every row,
 // signs every account in with its roles, upgrades the cost-8 hashes once,
 // and a restart changes nothing more.
-func TestDropInOnTheOriginalsDatabase(t *testing.T) {
+func TestMySQLDropInOnTheOriginalsDatabase(t *testing.T) {
 	storetest.RequireMySQL(t)
 	dsn := storetest.NewDSN(t, store.DriverMySQL)
 	storetest.LoadMySQLDump(t, dsn, "../store/testdata/seed-db.sql")

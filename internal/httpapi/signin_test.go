@@ -54,6 +54,7 @@ func TestSignIn(t *testing.T) {
 		}{
 			{"unknown user", json, `{"username":"nobody","password":"password-1"}`, 404, "User Not found."},
 			{"very long unknown user", json, `{"username":"` + strings.Repeat("n", 5000) + `","password":"password-1"}`, 404, "User Not found."},
+			{"username not UTF-8", "application/x-www-form-urlencoded", "username=%ff%fe&password=password-1", 404, "User Not found."},
 			{"missing username", json, `{"password":"password-1"}`, 400, "Failed! Username is required."},
 			{"missing password", json, `{"username":"alice"}`, 400, "Failed! Password is required."},
 			{"numeric username", json, `{"username":1,"password":"password-1"}`, 400, "Failed! Username must be a string."},
@@ -115,4 +116,22 @@ func TestSignInWithoutRoles(t *testing.T) {
 	if err := store.Ping(context.Background(), s.db); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// On a MySQL table made with the 3-byte utf8 charset, characters it cannot
+// hold are a 400, not a database error leaking out as a 500.
+func TestMySQLUnstorableCharactersOnUTF8MB3(t *testing.T) {
+	storetest.RequireMySQL(t)
+	dsn := storetest.NewDSN(t, store.DriverMySQL)
+	storetest.LoadMySQLDump(t, dsn, "../store/testdata/seed-schema.sql")
+	db := storetest.OpenRaw(t, store.DriverMySQL, dsn)
+	if err := db.Exec("ALTER TABLE users CONVERT TO CHARACTER SET utf8mb3").Error; err != nil {
+		t.Fatal(err)
+	}
+	s := serverOn(t, storetest.OpenDSN(t, store.DriverMySQL, dsn))
+	r := s.postJSON(t, "/api/auth/signup", map[string]string{"username": "fox 🦊", "email": "fox@example.com", "password": "password-1"})
+	wantJSON(t, r, 400, "Failed! Username or email has characters this database cannot store.")
+	r = s.postJSON(t, "/api/auth/signin", map[string]string{"username": "fox 🦊", "password": "password-1"})
+	wantJSON(t, r, 404, "User Not found.")
+	s.signUp(t, "fox", "fox@example.com", "password-1")
 }

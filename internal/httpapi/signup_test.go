@@ -43,7 +43,7 @@ func TestSignUp(t *testing.T) {
 				200, "User registered successfully!"},
 			{"password of exactly 72 bytes", json, `{"username":"frank","email":"frank@example.com","password":"` + strings.Repeat("p", 72) + `"}`,
 				200, "User registered successfully!"},
-			{"unicode username", json, `{"username":"Zoë Ölçer","email":"zoe@example.com","password":"password-1"}`,
+			{"unicode username", json, `{"username":"Zoë Ölçer 🦊","email":"zoe@example.com","password":"password-1"}`,
 				200, "User registered successfully!"},
 
 			{"username taken", json, `{"username":"taken","email":"other@example.com","password":"password-1"}`,
@@ -109,6 +109,12 @@ func TestSignUp(t *testing.T) {
 			{"form field given twice", form, "username=a1a&username=b2b&email=x%40example.com&password=password-1",
 				400, "Failed! Username must be given once."},
 			{"form with bad escape", form, "username=%zz", 400, "Failed! Request body is not a valid form."},
+			{"username not UTF-8", form, "username=ab%ff%fe&email=x%40example.com&password=password-1",
+				400, "Failed! Username must be valid UTF-8."},
+			{"email not UTF-8", form, "username=xavier&email=x%ff%40example.com&password=password-1",
+				400, "Failed! Email is not a valid address."},
+			{"a huge roles list", json, `{"username":"xavier","email":"x@example.com","password":"password-1","roles":[` +
+				strings.Repeat(`"user",`, 70000) + `"nope"]}`, 400, "Failed! Role does not exist = nope"},
 			{"JSON body over 1 MiB", json, `{"username":"` + strings.Repeat("a", 1<<20) + `"}`,
 				413, "Failed! Request body is larger than 1 MiB."},
 			{"form body over 1 MiB", form, "username=" + strings.Repeat("a", 1<<20),

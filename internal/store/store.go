@@ -39,6 +39,9 @@ var (
 	// ErrUnavailable means the database could not be reached or was too
 	// busy; the same request may succeed later.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrUnstorable means the database refused a value it cannot hold, such
+	// as an emoji in a MySQL table created with the 3-byte utf8 charset.
+	ErrUnstorable = errors.New("value cannot be stored")
 )
 
 // Open connects to the database and checks that it answers. For SQLite the
@@ -175,8 +178,23 @@ func translate(err error) error {
 		return fmt.Errorf("%w: %w", ErrConflict, err)
 	case unavailable(err):
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case unstorable(err):
+		return fmt.Errorf("%w: %w", ErrUnstorable, err)
 	}
 	return err
+}
+
+// unstorable reports whether MySQL refused a value for its characters or
+// length (incorrect string value, data too long, illegal mix of collations).
+func unstorable(err error) bool {
+	var myErr *mysql.MySQLError
+	if errors.As(err, &myErr) {
+		switch myErr.Number {
+		case 1267, 1270, 1271, 1366, 1406:
+			return true
+		}
+	}
+	return false
 }
 
 // unavailable reports whether err means "the database cannot serve this

@@ -36,11 +36,11 @@ func Taken(ctx context.Context, db *gorm.DB, username, email string) (usernameTa
 	return usernameTaken, emailTaken, nil
 }
 
-// RolesByName returns the roles with the given names, ordered by id; names
-// that match no role are left out.
-func RolesByName(ctx context.Context, db *gorm.DB, names []string) ([]Role, error) {
+// Roles returns every role, ordered by id. The table is tiny; reading it
+// whole spares callers an IN list as long as whatever a client sent.
+func Roles(ctx context.Context, db *gorm.DB) ([]Role, error) {
 	var roles []Role
-	err := db.WithContext(ctx).Where("name IN ?", names).Order("id").Find(&roles).Error
+	err := db.WithContext(ctx).Order("id").Find(&roles).Error
 	if err != nil {
 		return nil, fmt.Errorf("find roles: %w", translate(err))
 	}
