@@ -45,6 +45,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 		return err
 	}
 	log := newLogger(cfg, stdout)
+	store.LogDriverTo(log)
 
 	secret := cfg.JWTSecret
 	if len(secret) == 0 {

@@ -122,8 +122,6 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) error {
 	}
 	userTaken, emailTaken, err := store.Taken(ctx, s.db, in.Username, in.Email)
 	switch {
-	case errors.Is(err, store.ErrUnstorable):
-		return errUnstorable
 	case err != nil:
 		return dbError(err)
 	case userTaken:
@@ -141,9 +139,6 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) error {
 	}
 	u := store.User{Username: in.Username, Email: in.Email, Password: string(hash)}
 	err = store.CreateUser(ctx, s.db, &u, roleIDs)
-	if errors.Is(err, store.ErrUnstorable) {
-		return errUnstorable
-	}
 	if errors.Is(err, store.ErrConflict) {
 		// Another signup won the race between Taken and the insert; the
 		// unique index decided, now say which name it was.

@@ -65,11 +65,15 @@ func RoleRequired(role string) error {
 	return &Error{KindForbidden, "Require " + titleCase(role) + " Role!"}
 }
 
-// dbError marks a store failure that retrying may cure as ErrUnavailable,
-// keeping the cause for the log.
+// dbError gives the store failures a client can be told about their
+// answer (retry later; characters the database cannot hold), keeping the
+// cause for the log. Anything else stays internal.
 func dbError(err error) error {
-	if errors.Is(err, store.ErrUnavailable) {
+	switch {
+	case errors.Is(err, store.ErrUnavailable):
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case errors.Is(err, store.ErrUnstorable):
+		return fmt.Errorf("%w: %w", errUnstorable, err)
 	}
 	return err
 }

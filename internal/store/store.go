@@ -9,6 +9,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -83,6 +84,10 @@ func Open(ctx context.Context, driverName, dsn string) (*gorm.DB, error) {
 	}
 	sqlDB.SetMaxOpenConns(16)
 	sqlDB.SetMaxIdleConns(16)
+	if driverName == DriverSQLite && (strings.HasPrefix(dsn, ":memory:") || strings.Contains(dsn, "mode=memory")) {
+		// Each connection to an in-memory database is a database of its own.
+		sqlDB.SetMaxOpenConns(1)
+	}
 	sqlDB.SetConnMaxLifetime(30 * time.Minute)
 	if err := Ping(ctx, db); err != nil {
 		sqlDB.Close()
@@ -222,4 +227,18 @@ func unavailable(err error) bool {
 		}
 	}
 	return strings.Contains(err.Error(), "sql: database is closed")
+}
+
+// LogDriverTo sends the MySQL driver's own messages (a dropped idle
+// connection, say) to log, instead of bare lines on stderr that a JSON log
+// pipeline cannot parse. The driver keeps one logger per process, so the
+// program's wiring calls this once.
+func LogDriverTo(log *slog.Logger) {
+	_ = mysql.SetLogger(driverLogger{log})
+}
+
+type driverLogger struct{ log *slog.Logger }
+
+func (d driverLogger) Print(v ...any) {
+	d.log.Warn("mysql driver", "message", strings.TrimSpace(fmt.Sprint(v...)))
 }
