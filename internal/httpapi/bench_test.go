@@ -3,7 +3,10 @@ package httpapi_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+
+	"jwtauth/internal/auth"
 )
 
 // benchBoard measures one board through the whole middleware chain, in
@@ -30,3 +33,24 @@ func benchBoard(b *testing.B, path string, roleIDs ...int64) {
 func BenchmarkPublicBoard(b *testing.B) { benchBoard(b, "/api/test/all") }
 func BenchmarkUserBoard(b *testing.B)   { benchBoard(b, "/api/test/user", roleUser) }
 func BenchmarkAdminBoard(b *testing.B)  { benchBoard(b, "/api/test/admin", roleAdmin) }
+
+// benchSignIn measures a failed signin at the default cost; an unknown
+// username should cost what a wrong password does (compare the two).
+func benchSignIn(b *testing.B, username string) {
+	s := newServer(b, "sqlite", func(o *auth.Options) { o.BcryptCost = 10 })
+	s.signUp(b, "known", "known@example.com", "password-1")
+	body := `{"username":"` + username + `","password":"wrong-password"}`
+	h := s.Config.Handler
+	for b.Loop() {
+		req := httptest.NewRequest("POST", "/api/auth/signin", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusUnauthorized && w.Code != http.StatusNotFound {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+}
+
+func BenchmarkSignInWrongPassword(b *testing.B) { benchSignIn(b, "known") }
+func BenchmarkSignInUnknownUser(b *testing.B)   { benchSignIn(b, "unknown") }

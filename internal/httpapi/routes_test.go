@@ -146,3 +146,40 @@ func TestMySQLConnectionsKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The database goes away under a running server and comes back: requests
+// that need it get 503 meanwhile (never a 500, never a hang), /readyz says
+// unready, and the server recovers by itself.
+func TestMySQLOutageAndRecovery(t *testing.T) {
+	storetest.RequireMySQL(t)
+	proxy, dsn := storetest.NewProxy(t, storetest.NewDSN(t, "mysql"))
+	s := serverOn(t, storetest.OpenDSN(t, "mysql", dsn))
+	s.signUp(t, "steady", "steady@example.com", "password-1")
+	s.signIn(t, "steady", "password-1")
+
+	proxy.Down()
+	const msg = "Service temporarily unavailable, please retry."
+	wantJSON(t, s.postJSON(t, "/api/auth/signin", map[string]string{"username": "steady", "password": "password-1"}), 503, msg)
+	wantJSON(t, s.postJSON(t, "/api/auth/signup", map[string]string{
+		"username": "during", "email": "during@example.com", "password": "password-1"}), 503, msg)
+	wantJSON(t, s.get(t, "/readyz", ""), 503, msg)
+
+	proxy.Up()
+	recovered := false
+	for range 5 {
+		r := s.get(t, "/readyz", "")
+		if r.status == 200 {
+			recovered = true
+			break
+		}
+		wantJSON(t, r, 503, msg)
+	}
+	if !recovered {
+		t.Fatal("/readyz did not recover once the database was back")
+	}
+	s.signIn(t, "steady", "password-1")
+	s.signUp(t, "during", "during@example.com", "password-1")
+	if n := countUsers(t, s.db, ""); n != 2 {
+		t.Errorf("users = %d, want 2: nothing lost or doubled by the outage", n)
+	}
+}

@@ -1,0 +1,90 @@
+package storetest
+
+import (
+	"io"
+	"net"
+	"sync"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// Proxy forwards TCP connections to a MySQL server and can be switched off
+// and on, so a test can take the database away from a running server and
+// give it back: an outage without stopping the shared server.
+type Proxy struct {
+	tb     testing.TB
+	target string
+	addr   string
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]struct{}
+}
+
+// NewProxy starts a proxy in front of the server of the MySQL DSN dsn and
+// returns it with a DSN that goes through it.
+func NewProxy(tb testing.TB, dsn string) (*Proxy, string) {
+	tb.Helper()
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &Proxy{tb: tb, target: cfg.Addr, addr: "127.0.0.1:0", conns: map[net.Conn]struct{}{}}
+	p.Up()
+	tb.Cleanup(p.Down)
+	cfg.Addr = p.addr
+	return p, cfg.FormatDSN()
+}
+
+// Up accepts connections again, on the same address.
+func (p *Proxy) Up() {
+	p.tb.Helper()
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.tb.Fatalf("proxy listen: %v", err)
+	}
+	p.mu.Lock()
+	p.ln, p.addr = ln, ln.Addr().String()
+	p.mu.Unlock()
+	go p.accept(ln)
+}
+
+// Down refuses new connections and cuts every open one.
+func (p *Proxy) Down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+	}
+	clear(p.conns)
+}
+
+func (p *Proxy) accept(ln net.Listener) {
+	for {
+		client, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		server, err := net.Dial("tcp", p.target)
+		if err != nil {
+			client.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns[client], p.conns[server] = struct{}{}, struct{}{}
+		p.mu.Unlock()
+		go pipe(client, server)
+		go pipe(server, client)
+	}
+}
+
+func pipe(dst, src net.Conn) {
+	io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+}
