@@ -6,6 +6,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -34,6 +35,7 @@ func NewHandler(svc *auth.Service, opts Options) http.Handler {
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	r.RedirectTrailingSlash = false // see ignoreTrailingSlash
 	// Client addresses come from the connection until trusted proxies are
 	// configured; otherwise anyone could claim any address.
 	_ = r.SetTrustedProxies(nil)
@@ -56,5 +58,20 @@ func NewHandler(svc *auth.Service, opts Options) http.Handler {
 	signedIn.GET("/mod", a.requireRole(auth.RoleModerator), text("Moderator Content."))
 	signedIn.GET("/admin", a.requireRole(auth.RoleAdmin), text("Admin Content."))
 
-	return r
+	return ignoreTrailingSlash(r)
+}
+
+// ignoreTrailingSlash serves /api/test/all/ as /api/test/all, as the
+// original (Express) does, instead of Gin's redirect with an HTML body.
+func ignoreTrailingSlash(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+			r.URL.Path = strings.TrimRight(p, "/")
+			if r.URL.Path == "" {
+				r.URL.Path = "/"
+			}
+			r.URL.RawPath = ""
+		}
+		next.ServeHTTP(w, r)
+	})
 }
