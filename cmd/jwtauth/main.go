@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -48,7 +49,16 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 	store.LogDriverTo(log)
 
 	secret := cfg.JWTSecret
-	if len(secret) == 0 {
+	var signingKey ed25519.PrivateKey
+	if cfg.JWTSigning == "EdDSA" {
+		var created bool
+		if signingKey, created, err = auth.LoadOrCreateEd25519Key(cfg.JWTKeyFile); err != nil {
+			return fmt.Errorf("JWT_KEY_FILE: %w", err)
+		}
+		if created {
+			log.Info("generated an Ed25519 signing key", "file", cfg.JWTKeyFile)
+		}
+	} else if len(secret) == 0 {
 		secret = make([]byte, 32)
 		rand.Read(secret)
 		log.Warn("JWT_SECRET is not set: using a random secret; tokens will not survive a restart")
@@ -65,7 +75,13 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 
 	svc, err := auth.New(db, auth.Options{
 		Secret:            secret,
+		PreviousSecrets:   cfg.JWTPreviousSecrets,
+		SigningKey:        signingKey,
 		AccessTokenTTL:    cfg.AccessTokenTTL,
+		RefreshTokenTTL:   cfg.RefreshTokenTTL,
+		SessionMaxAge:     cfg.SessionMaxAge,
+		RefreshReuseGrace: cfg.RefreshReuseGrace,
+		KeepRefreshToken:  !cfg.RefreshRotation,
 		BcryptCost:        cfg.BcryptCost,
 		PasswordMinLength: cfg.PasswordMinLength,
 		SignupAllowRoles:  cfg.SignupAllowRoles,
@@ -76,6 +92,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 		return err
 	}
 	go svc.WarmUp()
+	go pruneSessions(ctx, svc, log)
 
 	srv := &http.Server{
 		Addr:              cfg.Addr,
@@ -113,6 +130,25 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// pruneSessions deletes long-ended sessions every hour, so that the session
+// tables hold live sessions and a day of history, not every signin ever.
+func pruneSessions(ctx context.Context, svc *auth.Service, log *slog.Logger) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		if n, err := svc.PruneSessions(ctx); err != nil {
+			log.Warn("pruning ended sessions failed", "error", err)
+		} else if n > 0 {
+			log.Info("pruned ended sessions", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

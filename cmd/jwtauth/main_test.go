@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -106,7 +107,11 @@ func TestRunOnSQLite(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("signin: %d %s", code, body)
 	}
-	token := body[strings.Index(body, `"accessToken":"`)+15 : len(body)-2]
+	var signin struct{ AccessToken string }
+	if err := json.Unmarshal([]byte(body), &signin); err != nil {
+		t.Fatal(err)
+	}
+	token := signin.AccessToken
 	if err := stop(); err != nil {
 		t.Fatalf("run returned %v", err)
 	}

@@ -5,6 +5,7 @@ package auth
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,10 +40,26 @@ const (
 
 // Options configures a Service.
 type Options struct {
-	// Secret signs access tokens (HS256); at least 32 bytes.
+	// Secret signs access tokens (HS256), at least 32 bytes. With a
+	// SigningKey it only verifies, and may be empty.
 	Secret []byte
+	// PreviousSecrets still verify tokens signed before a rotation.
+	PreviousSecrets [][]byte
+	// SigningKey, when set, signs access tokens with EdDSA instead.
+	SigningKey ed25519.PrivateKey
 	// AccessTokenTTL is the lifetime of an access token.
 	AccessTokenTTL time.Duration
+	// RefreshTokenTTL is the lifetime of one refresh token.
+	RefreshTokenTTL time.Duration
+	// SessionMaxAge is the lifetime of a session however often it is refreshed.
+	SessionMaxAge time.Duration
+	// RefreshReuseGrace lets a refresh token be exchanged again this long
+	// after its first exchange (two tabs at once) before it counts as a replay.
+	RefreshReuseGrace time.Duration
+	// KeepRefreshToken turns rotation off: a refresh hands back the token it
+	// was given, as the original's refresh-token variant does, for clients
+	// that never store the new one. Replays then cannot be detected.
+	KeepRefreshToken bool
 	// BcryptCost is the cost of new hashes; cheaper ones are upgraded on signin.
 	BcryptCost int
 	// PasswordMinLength is the fewest characters a new password may have.
@@ -72,8 +89,11 @@ type Service struct {
 
 // New returns a Service on db.
 func New(db *gorm.DB, opts Options) (*Service, error) {
-	if len(opts.Secret) < 32 {
+	if opts.SigningKey == nil && len(opts.Secret) < 32 {
 		return nil, errors.New("auth: secret must be at least 32 bytes")
+	}
+	if opts.RefreshTokenTTL <= 0 || opts.SessionMaxAge < opts.RefreshTokenTTL {
+		return nil, errors.New("auth: refresh token TTL must be positive and within the session max age")
 	}
 	if opts.BcryptCost < bcrypt.MinCost || opts.BcryptCost > bcrypt.MaxCost {
 		return nil, fmt.Errorf("auth: bcrypt cost %d out of range", opts.BcryptCost)
@@ -91,8 +111,22 @@ func New(db *gorm.DB, opts Options) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.tokens = newTokenKeys(opts.Secret, s.now)
-	s.authz = newAuthzCache(db, opts.AuthzCacheTTL, opts.Now)
+	var signing tokenKey
+	var verifyOnly []tokenKey
+	switch {
+	case opts.SigningKey == nil:
+		signing = hmacKey(opts.Secret, true)
+	case len(opts.Secret) > 0:
+		verifyOnly = append(verifyOnly, hmacKey(opts.Secret, false))
+		fallthrough
+	default:
+		signing = ed25519Key(opts.SigningKey)
+	}
+	for _, secret := range opts.PreviousSecrets {
+		verifyOnly = append(verifyOnly, hmacKey(secret, false))
+	}
+	s.tokens = newTokenKeys(signing, verifyOnly, s.now)
+	s.authz = newAuthzCache(db, opts.AuthzCacheTTL, s.now, opts.Now != nil)
 	cost := opts.BcryptCost
 	s.dummyHash = sync.OnceValue(func() []byte {
 		h, _ := bcrypt.GenerateFromPassword([]byte("jwtauth timing equalizer"), cost)
@@ -161,12 +195,16 @@ func (s *Service) validateSignUp(in SignUpInput) error {
 	if err := validateEmail(in.Email); err != nil {
 		return err
 	}
-	switch n := utf8.RuneCountInString(in.Password); {
-	case in.Password == "":
+	return s.validatePassword(in.Password)
+}
+
+func (s *Service) validatePassword(password string) error {
+	switch n := utf8.RuneCountInString(password); {
+	case password == "":
 		return Invalid("Failed! Password is required.")
 	case n < s.opts.PasswordMinLength:
 		return Invalid(fmt.Sprintf("Failed! Password must be at least %d characters.", s.opts.PasswordMinLength))
-	case len(in.Password) > PasswordMaxBytes:
+	case len(password) > PasswordMaxBytes:
 		return Invalid("Failed! Password must be at most 72 bytes.")
 	}
 	return nil
@@ -238,15 +276,16 @@ func (s *Service) signupRoles(ctx context.Context, names []string) ([]int64, err
 
 // Account is a signed-in user, as the signin response shows it.
 type Account struct {
-	ID          int64
-	Username    string
-	Email       string
-	Roles       []string
-	AccessToken string
+	ID       int64
+	Username string
+	Email    string
+	Roles    []string
+	Tokens
 }
 
-// SignIn checks a username (ignoring case) and password and issues an access
-// token. An unknown username costs the same bcrypt time as a wrong password.
+// SignIn checks a username (ignoring case) and password, starts a session
+// and issues its first access and refresh tokens. An unknown username costs
+// the same bcrypt time as a wrong password.
 func (s *Service) SignIn(ctx context.Context, username, password string) (Account, error) {
 	switch {
 	case username == "":
@@ -283,11 +322,11 @@ func (s *Service) SignIn(ctx context.Context, username, password string) (Accoun
 	if !found {
 		return Account{}, ErrUserNotFound // deleted between the two reads
 	}
-	token, err := s.tokens.issue(u.ID, s.now(), s.opts.AccessTokenTTL)
+	tokens, err := s.startSession(ctx, u.ID)
 	if err != nil {
-		return Account{}, fmt.Errorf("issue token: %w", err)
+		return Account{}, err
 	}
-	return Account{ID: u.ID, Username: u.Username, Email: u.Email, Roles: roles, AccessToken: token}, nil
+	return Account{ID: u.ID, Username: u.Username, Email: u.Email, Roles: roles, Tokens: tokens}, nil
 }
 
 // upgradeHash re-hashes a correct password whose stored hash is cheaper than
@@ -315,30 +354,34 @@ func (s *Service) upgradeHash(ctx context.Context, u store.User, password string
 // database gives it now (within the authorization cache's TTL).
 type Principal struct {
 	UserID int64
-	Roles  []string
+	// SessionID is the signin the token was issued for (0 for a token
+	// issued without one).
+	SessionID int64
+	Roles     []string
 }
 
 // HasRole reports whether p holds role, exactly (admin does not imply moderator).
 func (p Principal) HasRole(role string) bool { return slices.Contains(p.Roles, role) }
 
 // Authenticate verifies an access token and loads its user's roles. A token
-// for a user that no longer exists is ErrTokenInvalid.
+// for a user that no longer exists, or of a session that was signed out or
+// revoked, is ErrTokenInvalid (within the authorization cache's TTL).
 func (s *Service) Authenticate(ctx context.Context, token string) (Principal, error) {
 	if token == "" {
 		return Principal{}, ErrNoToken
 	}
-	id, err := s.tokens.verify(token)
+	userID, sessionID, err := s.tokens.verify(token)
 	if err != nil {
 		return Principal{}, err
 	}
-	entry, err := s.authz.get(ctx, id)
+	entry, err := s.authz.get(ctx, authzKey{userID, sessionID})
 	if err != nil {
 		return Principal{}, dbError(err)
 	}
 	if !entry.found {
 		return Principal{}, ErrTokenInvalid
 	}
-	return Principal{UserID: id, Roles: entry.roles}, nil
+	return Principal{UserID: userID, SessionID: sessionID, Roles: entry.roles}, nil
 }
 
 // Ready reports whether the database answers.

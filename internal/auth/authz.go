@@ -10,8 +10,12 @@ import (
 	"jwtauth/internal/store"
 )
 
-// authzEntry is what the cache knows of a user: its roles, or that it does
-// not exist (so a deleted user's tokens cost no query either).
+// authzKey is what a token claims: a user and the session it was issued for.
+type authzKey struct{ userID, sessionID int64 }
+
+// authzEntry is what the cache knows of a token's claims: the user's roles,
+// or that the user or session is gone (so a deleted user's or signed-out
+// session's tokens cost no query either).
 type authzEntry struct {
 	roles []string
 	found bool
@@ -23,38 +27,53 @@ type authzEntry struct {
 // one user share a single query.
 type authzCache struct {
 	db    *gorm.DB
-	cache *otter.Cache[int64, authzEntry] // nil when ttl is 0
+	now   func() time.Time
+	cache *otter.Cache[authzKey, authzEntry] // nil when ttl is 0
 }
 
 // authzCacheSize bounds the memory the cache may take (about 100 bytes an entry).
 const authzCacheSize = 100_000
 
-func newAuthzCache(db *gorm.DB, ttl time.Duration, now func() time.Time) *authzCache {
-	c := &authzCache{db: db}
+// newAuthzCache caches for ttl; with injectedClock, expiry follows now
+// instead of the wall clock (tests).
+func newAuthzCache(db *gorm.DB, ttl time.Duration, now func() time.Time, injectedClock bool) *authzCache {
+	c := &authzCache{db: db, now: now}
 	if ttl <= 0 {
 		return c
 	}
-	opts := &otter.Options[int64, authzEntry]{
+	opts := &otter.Options[authzKey, authzEntry]{
 		MaximumSize:      authzCacheSize,
-		ExpiryCalculator: otter.ExpiryWriting[int64, authzEntry](ttl),
+		ExpiryCalculator: otter.ExpiryWriting[authzKey, authzEntry](ttl),
 	}
-	if now != nil {
+	if injectedClock {
 		opts.Clock = clock{now}
 	}
 	c.cache = otter.Must(opts)
 	return c
 }
 
-func (c *authzCache) get(ctx context.Context, userID int64) (authzEntry, error) {
+func (c *authzCache) get(ctx context.Context, k authzKey) (authzEntry, error) {
 	if c.cache == nil {
-		return c.load(ctx, userID)
+		return c.load(ctx, k)
 	}
-	return c.cache.Get(ctx, userID, otter.LoaderFunc[int64, authzEntry](c.load))
+	return c.cache.Get(ctx, k, otter.LoaderFunc[authzKey, authzEntry](c.load))
 }
 
-func (c *authzCache) load(ctx context.Context, userID int64) (authzEntry, error) {
-	roles, found, err := store.UserRoles(ctx, c.db, userID)
-	return authzEntry{roles: roles, found: found}, err
+// forget drops what this instance cached for a token's claims, so that a
+// sign-out takes effect here at once (elsewhere within the TTL).
+func (c *authzCache) forget(k authzKey) {
+	if c.cache != nil {
+		c.cache.Invalidate(k)
+	}
+}
+
+func (c *authzCache) load(ctx context.Context, k authzKey) (authzEntry, error) {
+	roles, found, err := store.UserRoles(ctx, c.db, k.userID)
+	if err != nil || !found || k.sessionID == 0 {
+		return authzEntry{roles: roles, found: found}, err
+	}
+	live, err := store.SessionLive(ctx, c.db, k.userID, k.sessionID, c.now())
+	return authzEntry{roles: roles, found: live}, err
 }
 
 // clock lets tests drive the cache's expiry with the service's clock.

@@ -46,6 +46,16 @@ var (
 	ErrUnavailable     = &Error{KindUnavailable, "Service temporarily unavailable, please retry."}
 )
 
+// The errors of refresh tokens; the first three are the original
+// refresh-token variant's exact messages.
+var (
+	ErrRefreshRequired = &Error{KindForbidden, "Refresh Token is required!"}
+	ErrRefreshNotFound = &Error{KindForbidden, "Refresh token is not in database!"}
+	ErrRefreshExpired  = &Error{KindForbidden, "Refresh token was expired. Please make a new signin request"}
+	ErrRefreshRevoked  = &Error{KindForbidden, "Refresh token was revoked. Please make a new signin request"}
+	ErrRefreshReused   = &Error{KindForbidden, "Refresh token was already used, so its sign-in has been revoked. Please make a new signin request"}
+)
+
 var errUnstorable = &Error{KindInvalid, "Failed! Username or email has characters this database cannot store."}
 
 // Invalid returns a KindInvalid error with msg as the client's message.

@@ -22,12 +22,30 @@ type Config struct {
 	DBDriver string
 	// DBDSN is the driver's data source name (for sqlite, a file path).
 	DBDSN string
-	// JWTSecret signs access tokens; empty means "generate one at start".
+	// JWTSecret signs access tokens (HS256); empty means "generate one at
+	// start" unless JWTSigning is EdDSA.
 	JWTSecret []byte
+	// JWTPreviousSecrets still verify tokens signed before a secret rotation.
+	JWTPreviousSecrets [][]byte
+	// JWTSigning is the algorithm of new access tokens: "HS256" or "EdDSA".
+	JWTSigning string
+	// JWTKeyFile holds the Ed25519 private key (PKCS#8 PEM) when JWTSigning
+	// is EdDSA; it is generated on first start when absent.
+	JWTKeyFile string
 	// AccessTokenTTL is how long an access token stays valid.
 	AccessTokenTTL time.Duration
 	// RefreshTokenTTL is how long a refresh token stays valid.
 	RefreshTokenTTL time.Duration
+	// SessionMaxAge caps a session however often it is refreshed.
+	SessionMaxAge time.Duration
+	// RefreshReuseGrace is how long after a refresh token is exchanged it may
+	// be exchanged again (two tabs refreshing at once) before a reuse counts
+	// as a replay.
+	RefreshReuseGrace time.Duration
+	// RefreshRotation hands out a new refresh token on every refresh and
+	// detects replays of old ones; off hands back the same token, for the
+	// original refresh-token variant's frontends, which keep the first one.
+	RefreshRotation bool
 	// BcryptCost is the cost of new password hashes; older, cheaper hashes
 	// are upgraded to it on signin.
 	BcryptCost int
@@ -52,6 +70,7 @@ const (
 	DefaultPort        = "8080"
 	DefaultSQLiteDSN   = "data/jwtauth.db"
 	DefaultCORSOrigins = "http://localhost:8081"
+	DefaultJWTKeyFile  = "data/jwtauth-ed25519.pem"
 )
 
 // KnownRoles are the roles jwtauth seeds; SIGNUP_ALLOW_ROLES may only name these.
@@ -70,6 +89,11 @@ func Load(getenv func(string) string) (Config, error) {
 		DBDriver:          r.oneOf("DB_DRIVER", "sqlite", "sqlite", "mysql"),
 		AccessTokenTTL:    r.duration("ACCESS_TOKEN_TTL", time.Hour, time.Second),
 		RefreshTokenTTL:   r.duration("REFRESH_TOKEN_TTL", 24*time.Hour, time.Second),
+		SessionMaxAge:     r.duration("SESSION_MAX_AGE", 30*24*time.Hour, time.Second),
+		RefreshReuseGrace: r.duration("REFRESH_REUSE_GRACE", 10*time.Second, 0),
+		RefreshRotation:   r.boolean("REFRESH_ROTATION", true),
+		JWTSigning:        r.oneOf("JWT_SIGNING", "HS256", "HS256", "EdDSA"),
+		JWTKeyFile:        r.get("JWT_KEY_FILE"),
 		BcryptCost:        r.intRange("BCRYPT_COST", 10, 4, 31),
 		PasswordMinLength: r.intRange("PASSWORD_MIN_LENGTH", 8, 1, 72),
 		CORSOrigins:       r.origins("CORS_ORIGINS", DefaultCORSOrigins),
@@ -92,6 +116,18 @@ func Load(getenv func(string) string) (Config, error) {
 			r.fail("JWT_SECRET", "must be at least %d bytes, got %d", MinSecretLength, len(secret))
 		}
 		cfg.JWTSecret = []byte(secret)
+	}
+	for i, secret := range r.list("JWT_PREVIOUS_SECRETS", "") {
+		if len(secret) < MinSecretLength {
+			r.fail("JWT_PREVIOUS_SECRETS", "secret %d must be at least %d bytes, got %d", i+1, MinSecretLength, len(secret))
+		}
+		cfg.JWTPreviousSecrets = append(cfg.JWTPreviousSecrets, []byte(secret))
+	}
+	if cfg.JWTKeyFile == "" {
+		cfg.JWTKeyFile = DefaultJWTKeyFile
+	}
+	if cfg.RefreshTokenTTL > cfg.SessionMaxAge {
+		r.fail("REFRESH_TOKEN_TTL", "must not exceed SESSION_MAX_AGE (%s), got %s", cfg.SessionMaxAge, cfg.RefreshTokenTTL)
 	}
 	if len(r.errs) > 0 {
 		return Config{}, fmt.Errorf("invalid configuration: %s", strings.Join(r.errs, "; "))
@@ -172,6 +208,20 @@ func (r *reader) duration(name string, def, lowest time.Duration) time.Duration 
 		return def
 	}
 	return d
+}
+
+func (r *reader) boolean(name string, def bool) bool {
+	switch v := strings.ToLower(r.get(name)); v {
+	case "":
+		return def
+	case "1", "true", "on", "yes":
+		return true
+	case "0", "false", "off", "no":
+		return false
+	default:
+		r.fail(name, "must be on or off, got %q", v)
+		return def
+	}
 }
 
 func (r *reader) level(name string, def slog.Level) slog.Level {

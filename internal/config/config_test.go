@@ -25,6 +25,11 @@ func TestDefaults(t *testing.T) {
 		DBDSN:             "data/jwtauth.db",
 		AccessTokenTTL:    time.Hour,
 		RefreshTokenTTL:   24 * time.Hour,
+		SessionMaxAge:     30 * 24 * time.Hour,
+		RefreshReuseGrace: 10 * time.Second,
+		RefreshRotation:   true,
+		JWTSigning:        "HS256",
+		JWTKeyFile:        "data/jwtauth-ed25519.pem",
 		BcryptCost:        10,
 		PasswordMinLength: 8,
 		CORSOrigins:       []string{"http://localhost:8081"},
@@ -40,17 +45,21 @@ func TestDefaults(t *testing.T) {
 
 func TestSettings(t *testing.T) {
 	cfg, err := config.Load(env(map[string]string{
-		"PORT":               "9090",
-		"DB_DRIVER":          "mysql",
-		"DB_DSN":             "root:@tcp(127.0.0.1:3306)/test?parseTime=true",
-		"JWT_SECRET":         strings.Repeat("s", 32),
-		"ACCESS_TOKEN_TTL":   "15m",
-		"BCRYPT_COST":        "12",
-		"CORS_ORIGINS":       "http://localhost:8081, https://app.example.com/",
-		"SIGNUP_ALLOW_ROLES": "user,moderator,admin",
-		"AUTHZ_CACHE_TTL":    "0",
-		"LOG_LEVEL":          "debug",
-		"LOG_FORMAT":         "JSON",
+		"PORT":                 "9090",
+		"DB_DRIVER":            "mysql",
+		"DB_DSN":               "root:@tcp(127.0.0.1:3306)/test?parseTime=true",
+		"JWT_SECRET":           strings.Repeat("s", 32),
+		"ACCESS_TOKEN_TTL":     "15m",
+		"BCRYPT_COST":          "12",
+		"CORS_ORIGINS":         "http://localhost:8081, https://app.example.com/",
+		"SIGNUP_ALLOW_ROLES":   "user,moderator,admin",
+		"AUTHZ_CACHE_TTL":      "0",
+		"LOG_LEVEL":            "debug",
+		"LOG_FORMAT":           "JSON",
+		"JWT_SIGNING":          "eddsa",
+		"REFRESH_ROTATION":     "off",
+		"JWT_KEY_FILE":         "/etc/jwtauth/key.pem",
+		"JWT_PREVIOUS_SECRETS": strings.Repeat("a", 32) + "," + strings.Repeat("b", 40),
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +68,9 @@ func TestSettings(t *testing.T) {
 		cfg.AccessTokenTTL != 15*time.Minute || cfg.BcryptCost != 12 || cfg.AuthzCacheTTL != 0 ||
 		cfg.LogLevel != slog.LevelDebug || cfg.LogFormat != "json" ||
 		!reflect.DeepEqual(cfg.CORSOrigins, []string{"http://localhost:8081", "https://app.example.com"}) ||
-		!reflect.DeepEqual(cfg.SignupAllowRoles, []string{"user", "moderator", "admin"}) {
+		!reflect.DeepEqual(cfg.SignupAllowRoles, []string{"user", "moderator", "admin"}) ||
+		cfg.JWTSigning != "EdDSA" || cfg.RefreshRotation || cfg.JWTKeyFile != "/etc/jwtauth/key.pem" || len(cfg.JWTPreviousSecrets) != 2 ||
+		string(cfg.JWTPreviousSecrets[1]) != strings.Repeat("b", 40) {
 		t.Errorf("got %+v", cfg)
 	}
 	cfg, err = config.Load(env(map[string]string{"ADDR": "127.0.0.1:7000", "PORT": "1"}))
@@ -82,6 +93,12 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"ACCESS_TOKEN_TTL": "1 hour"}, "ACCESS_TOKEN_TTL"},
 		{map[string]string{"ACCESS_TOKEN_TTL": "-1h"}, "ACCESS_TOKEN_TTL"},
 		{map[string]string{"REFRESH_TOKEN_TTL": "0"}, "REFRESH_TOKEN_TTL"},
+		{map[string]string{"REFRESH_TOKEN_TTL": "48h", "SESSION_MAX_AGE": "24h"}, "REFRESH_TOKEN_TTL"},
+		{map[string]string{"SESSION_MAX_AGE": "30d"}, "SESSION_MAX_AGE"},
+		{map[string]string{"REFRESH_REUSE_GRACE": "-1s"}, "REFRESH_REUSE_GRACE"},
+		{map[string]string{"JWT_PREVIOUS_SECRETS": strings.Repeat("p", 32) + ",short"}, "JWT_PREVIOUS_SECRETS"},
+		{map[string]string{"JWT_SIGNING": "RS256"}, "JWT_SIGNING"},
+		{map[string]string{"REFRESH_ROTATION": "sometimes"}, "REFRESH_ROTATION"},
 		{map[string]string{"BCRYPT_COST": "3"}, "BCRYPT_COST"},
 		{map[string]string{"BCRYPT_COST": "32"}, "BCRYPT_COST"},
 		{map[string]string{"BCRYPT_COST": "ten"}, "BCRYPT_COST"},

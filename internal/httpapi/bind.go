@@ -13,6 +13,11 @@ import (
 	"jwtauth/internal/auth"
 )
 
+// formBody is a request body that can also arrive as a form.
+type formBody interface {
+	fromForm(values map[string][]string) error
+}
+
 // authForm is the body of signup and signin, in JSON or form encoding.
 // Pointers tell a missing field from an empty one only for the type check;
 // both count as missing.
@@ -21,6 +26,66 @@ type authForm struct {
 	Email    *string  `json:"email"`
 	Password *string  `json:"password"`
 	Roles    []string `json:"roles"`
+}
+
+func (f *authForm) fromForm(values map[string][]string) error {
+	fields := []struct {
+		name string
+		dst  **string
+	}{{"username", &f.Username}, {"email", &f.Email}, {"password", &f.Password}}
+	for _, field := range fields {
+		if err := formString(values, field.name, field.dst); err != nil {
+			return err
+		}
+	}
+	f.Roles = append(append(f.Roles, values["roles"]...), values["roles[]"]...)
+	return nil
+}
+
+// sessionForm is the body of refreshtoken and signout.
+type sessionForm struct {
+	RefreshToken *string `json:"refreshToken"`
+	All          bool    `json:"all"`
+}
+
+func (f *sessionForm) fromForm(values map[string][]string) error {
+	if err := formString(values, "refreshToken", &f.RefreshToken); err != nil {
+		return err
+	}
+	var all *string
+	if err := formString(values, "all", &all); err != nil || all == nil {
+		return err
+	}
+	switch strings.ToLower(*all) {
+	case "true", "1", "on":
+		f.All = true
+	case "false", "0", "off", "":
+	default:
+		return auth.Invalid("Failed! all must be true or false.")
+	}
+	return nil
+}
+
+// formString reads a field that may be given at most once: a field given
+// twice is refused rather than guessed at.
+func formString(values map[string][]string, name string, dst **string) error {
+	v, ok := values[name]
+	switch {
+	case !ok:
+		return nil
+	case len(v) > 1:
+		return auth.Invalid("Failed! " + fieldLabel(name) + " must be given once.")
+	}
+	*dst = &v[0]
+	return nil
+}
+
+// fieldLabel names a field in messages, as the original's messages do.
+func fieldLabel(name string) string {
+	if name == "refreshToken" {
+		return "Refresh Token"
+	}
+	return strings.ToUpper(name[:1]) + name[1:]
 }
 
 func (f authForm) username() string { return deref(f.Username) }
@@ -37,10 +102,10 @@ func deref(s *string) string {
 var errContentType = auth.Invalid("Failed! Send the body as JSON (Content-Type: application/json) " +
 	"or as a form (application/x-www-form-urlencoded).")
 
-// bindAuthForm reads the body into f, accepting JSON, urlencoded and
-// multipart forms (what Postman's "form-data" sends), at most MaxBodyBytes.
-// Every way a body can be wrong ends in a 4xx with a message saying how.
-func bindAuthForm(c *gin.Context, f *authForm) error {
+// bind reads the body into f, accepting JSON, urlencoded and multipart
+// forms (what Postman's "form-data" sends), at most MaxBodyBytes. Every way
+// a body can be wrong ends in a 4xx with a message saying how.
+func bind(c *gin.Context, f formBody) error {
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
 	mediaType, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil {
@@ -53,17 +118,17 @@ func bindAuthForm(c *gin.Context, f *authForm) error {
 		if err := c.Request.ParseForm(); err != nil {
 			return formError(err)
 		}
-		return bindValues(c.Request.PostForm, f)
+		return f.fromForm(c.Request.PostForm)
 	case mediaType == "multipart/form-data":
 		if err := c.Request.ParseMultipartForm(MaxBodyBytes); err != nil {
 			return formError(err)
 		}
-		return bindValues(c.Request.MultipartForm.Value, f)
+		return f.fromForm(c.Request.MultipartForm.Value)
 	}
 	return errContentType
 }
 
-func bindJSON(body io.Reader, f *authForm) error {
+func bindJSON(body io.Reader, f formBody) error {
 	dec := json.NewDecoder(body)
 	err := dec.Decode(f)
 	var typeErr *json.UnmarshalTypeError
@@ -94,8 +159,10 @@ func typeError(field string) error {
 		return auth.Invalid("Failed! Request body must be a JSON object.")
 	case field == "roles" || strings.HasPrefix(field, "roles."):
 		return auth.Invalid("Failed! Roles must be a list of role names.")
+	case field == "all":
+		return auth.Invalid("Failed! all must be true or false.")
 	}
-	return auth.Invalid("Failed! " + strings.ToUpper(field[:1]) + field[1:] + " must be a string.")
+	return auth.Invalid("Failed! " + fieldLabel(field) + " must be a string.")
 }
 
 func formError(err error) error {
@@ -104,28 +171,4 @@ func formError(err error) error {
 		return errBodyTooLarge
 	}
 	return auth.Invalid("Failed! Request body is not a valid form.")
-}
-
-// bindValues reads form fields. A field given twice is refused rather than
-// guessed at; roles may repeat, as "roles" or "roles[]".
-func bindValues(values map[string][]string, f *authForm) error {
-	for _, name := range []string{"username", "email", "password"} {
-		v, ok := values[name]
-		if !ok {
-			continue
-		}
-		if len(v) > 1 {
-			return auth.Invalid("Failed! " + strings.ToUpper(name[:1]) + name[1:] + " must be given once.")
-		}
-		switch name {
-		case "username":
-			f.Username = &v[0]
-		case "email":
-			f.Email = &v[0]
-		case "password":
-			f.Password = &v[0]
-		}
-	}
-	f.Roles = append(append(f.Roles, values["roles"]...), values["roles[]"]...)
-	return nil
 }

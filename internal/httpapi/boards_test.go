@@ -82,6 +82,9 @@ func TestTokenHeaders(t *testing.T) {
 		{"both headers, different tokens", map[string]string{"x-access-token": token, "Authorization": "Bearer " + other}, 401, "Unauthorized!"},
 		{"Basic credentials are not a token", map[string]string{"Authorization": "Basic dXNlcjpwYXNz"}, 403, "No token provided!"},
 		{"empty Bearer", map[string]string{"Authorization": "Bearer "}, 403, "No token provided!"},
+		{"empty Authorization", map[string]string{"Authorization": ""}, 403, "No token provided!"},
+		{`x-access-token "null" from a signed-out frontend`, map[string]string{"x-access-token": "null"}, 403, "No token provided!"},
+		{`x-access-token "undefined"`, map[string]string{"x-access-token": "undefined"}, 403, "No token provided!"},
 		{"oversized token", map[string]string{"x-access-token": strings.Repeat("a", 10000)}, 401, "Unauthorized!"},
 	}
 	for _, tt := range tests {

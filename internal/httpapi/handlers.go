@@ -38,7 +38,7 @@ func (a *api) readyz(c *gin.Context) error {
 
 func (a *api) signUp(c *gin.Context) error {
 	var f authForm
-	if err := bindAuthForm(c, &f); err != nil {
+	if err := bind(c, &f); err != nil {
 		return err
 	}
 	err := a.svc.SignUp(c.Request.Context(), auth.SignUpInput{
@@ -51,18 +51,20 @@ func (a *api) signUp(c *gin.Context) error {
 	return nil
 }
 
-// signInResponse is the original's signin body, field for field.
+// signInResponse is the signin body of the original's refresh-token
+// variant, field for field.
 type signInResponse struct {
-	ID          int64    `json:"id"`
-	Username    string   `json:"username"`
-	Email       string   `json:"email"`
-	Roles       []string `json:"roles"`
-	AccessToken string   `json:"accessToken"`
+	ID           int64    `json:"id"`
+	Username     string   `json:"username"`
+	Email        string   `json:"email"`
+	Roles        []string `json:"roles"`
+	AccessToken  string   `json:"accessToken"`
+	RefreshToken string   `json:"refreshToken"`
 }
 
 func (a *api) signIn(c *gin.Context) error {
 	var f authForm
-	if err := bindAuthForm(c, &f); err != nil {
+	if err := bind(c, &f); err != nil {
 		return err
 	}
 	acct, err := a.svc.SignIn(c.Request.Context(), f.username(), f.password())
@@ -75,7 +77,52 @@ func (a *api) signIn(c *gin.Context) error {
 	}
 	c.JSON(http.StatusOK, signInResponse{
 		ID: acct.ID, Username: acct.Username, Email: acct.Email,
-		Roles: authorities, AccessToken: acct.AccessToken,
+		Roles: authorities, AccessToken: acct.AccessToken, RefreshToken: acct.RefreshToken,
 	})
 	return nil
+}
+
+// tokensResponse is the refreshtoken body.
+type tokensResponse struct {
+	AccessToken  string `json:"accessToken"`
+	RefreshToken string `json:"refreshToken"`
+}
+
+// refreshToken exchanges a refresh token. It needs no access token (the
+// one a client sends along is usually the expired one) and every refusal
+// is a 403, which the original's frontends take as "sign in again".
+func (a *api) refreshToken(c *gin.Context) error {
+	var f sessionForm
+	if err := bind(c, &f); err != nil {
+		return err
+	}
+	tokens, err := a.svc.Refresh(c.Request.Context(), deref(f.RefreshToken))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, tokensResponse{AccessToken: tokens.AccessToken, RefreshToken: tokens.RefreshToken})
+	return nil
+}
+
+// signOut ends the session of the refresh token in the body, every session
+// of the user with "all": true, or, with an empty body, the session of the
+// access token.
+func (a *api) signOut(c *gin.Context) error {
+	var f sessionForm
+	if c.Request.ContentLength != 0 {
+		if err := bind(c, &f); err != nil {
+			return err
+		}
+	}
+	if err := a.svc.SignOut(c.Request.Context(), principal(c), deref(f.RefreshToken), f.All); err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, message{"You've been signed out!"})
+	return nil
+}
+
+// jwks publishes the public keys that verify access tokens (RFC 7517).
+func (a *api) jwks(c *gin.Context) {
+	c.Header("Cache-Control", "public, max-age=300")
+	c.JSON(http.StatusOK, gin.H{"keys": a.svc.JWKS()})
 }

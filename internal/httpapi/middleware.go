@@ -47,7 +47,8 @@ func (a *api) requireToken(c *gin.Context) {
 func accessToken(h http.Header) (string, error) {
 	var tokens []string
 	for _, v := range h.Values("X-Access-Token") {
-		if v = strings.TrimSpace(v); v != "" {
+		// Frontends send "null" or "undefined" when no one is signed in.
+		if v = strings.TrimSpace(v); v != "" && v != "null" && v != "undefined" {
 			tokens = append(tokens, v)
 		}
 	}

@@ -46,10 +46,13 @@ func NewHandler(svc *auth.Service, opts Options) http.Handler {
 	r.GET("/", welcome)
 	r.GET("/healthz", healthz)
 	r.GET("/readyz", a.handle(a.readyz))
+	r.GET("/.well-known/jwks.json", a.jwks)
 
 	authAPI := r.Group("/api/auth")
 	authAPI.POST("/signup", a.handle(a.signUp))
 	authAPI.POST("/signin", a.handle(a.signIn))
+	authAPI.POST("/refreshtoken", a.handle(a.refreshToken))
+	authAPI.POST("/signout", a.requireToken, a.handle(a.signOut))
 
 	test := r.Group("/api/test")
 	test.GET("/all", text("Public Content."))
@@ -58,19 +61,23 @@ func NewHandler(svc *auth.Service, opts Options) http.Handler {
 	signedIn.GET("/mod", a.requireRole(auth.RoleModerator), text("Moderator Content."))
 	signedIn.GET("/admin", a.requireRole(auth.RoleAdmin), text("Admin Content."))
 
-	return ignoreTrailingSlash(r)
+	return expressPaths(r)
 }
 
-// ignoreTrailingSlash serves /api/test/all/ as /api/test/all, as the
-// original (Express) does, instead of Gin's redirect with an HTML body.
-func ignoreTrailingSlash(next http.Handler) http.Handler {
+// expressPaths matches paths the way the original (Express) does: ignoring
+// case and a trailing slash, so /API/Auth/refreshToken/ is
+// /api/auth/refreshtoken. Every route above is lower case.
+func expressPaths(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
-			r.URL.Path = strings.TrimRight(p, "/")
-			if r.URL.Path == "" {
-				r.URL.Path = "/"
+		p := r.URL.Path
+		if len(p) > 1 && strings.HasSuffix(p, "/") {
+			p = strings.TrimRight(p, "/")
+			if p == "" {
+				p = "/"
 			}
-			r.URL.RawPath = ""
+		}
+		if p != r.URL.Path || strings.ToLower(p) != p {
+			r.URL.Path, r.URL.RawPath = strings.ToLower(p), ""
 		}
 		next.ServeHTTP(w, r)
 	})

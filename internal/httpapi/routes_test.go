@@ -19,7 +19,10 @@ func TestRoutes(t *testing.T) {
 	wantJSON(t, r, 200, "Welcome to jwtauth.")
 
 	wantJSON(t, s.get(t, "/api/nothing-here", ""), 404, "Not found.")
-	wantText(t, s.get(t, "/api/test/all/", ""), 200, "Public Content.") // a trailing slash is ignored, as in Express
+	// Paths match as in Express: a trailing slash and letter case are ignored.
+	wantText(t, s.get(t, "/api/test/all/", ""), 200, "Public Content.")
+	wantText(t, s.get(t, "/API/Test/All", ""), 200, "Public Content.")
+	wantJSON(t, s.postJSON(t, "/api/auth/refreshToken", map[string]string{}), 403, "Refresh Token is required!")
 	wantJSON(t, s.postJSON(t, "/api/auth/signin/", map[string]string{"username": "nobody", "password": "password-1"}), 404, "User Not found.")
 	wantJSON(t, s.do(t, request{method: "POST", path: "/api/auth/nothing"}), 404, "Not found.")
 

@@ -47,6 +47,7 @@ func (c *clock) Advance(d time.Duration) {
 type testServer struct {
 	*httptest.Server
 	db    *gorm.DB
+	svc   *auth.Service
 	clock *clock
 }
 
@@ -55,6 +56,9 @@ func defaultOptions(c *clock) auth.Options {
 	return auth.Options{
 		Secret:            []byte(testSecret),
 		AccessTokenTTL:    time.Hour,
+		RefreshTokenTTL:   24 * time.Hour,
+		SessionMaxAge:     30 * 24 * time.Hour,
+		RefreshReuseGrace: 10 * time.Second,
 		BcryptCost:        bcrypt.MinCost,
 		PasswordMinLength: 8,
 		SignupAllowRoles:  []string{"user"},
@@ -83,7 +87,7 @@ func serverOn(t testing.TB, db *gorm.DB, edit ...func(*auth.Options)) *testServe
 	}
 	srv := httptest.NewServer(httpapi.NewHandler(svc, httpapi.Options{CORSOrigins: []string{"http://localhost:8081"}}))
 	t.Cleanup(srv.Close)
-	return &testServer{Server: srv, db: db, clock: c}
+	return &testServer{Server: srv, db: db, svc: svc, clock: c}
 }
 
 // response is what a test looks at in an answer.
@@ -181,11 +185,12 @@ func (s *testServer) signUp(t testing.TB, username, email, password string, role
 
 // signInBody is the signin answer.
 type signInBody struct {
-	ID          int64    `json:"id"`
-	Username    string   `json:"username"`
-	Email       string   `json:"email"`
-	Roles       []string `json:"roles"`
-	AccessToken string   `json:"accessToken"`
+	ID           int64    `json:"id"`
+	Username     string   `json:"username"`
+	Email        string   `json:"email"`
+	Roles        []string `json:"roles"`
+	AccessToken  string   `json:"accessToken"`
+	RefreshToken string   `json:"refreshToken"`
 }
 
 func (s *testServer) signIn(t testing.TB, username, password string) signInBody {

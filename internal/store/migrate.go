@@ -16,6 +16,9 @@ import (
 type ddl struct {
 	baseTables []string
 	addKeys    string
+	// ownTables are jwtauth's additions, named and shaped after the
+	// original's conventions (camelCase columns, createdAt/updatedAt).
+	ownTables []string
 }
 
 var dialects = map[string]ddl{
@@ -43,6 +46,24 @@ var dialects = map[string]ddl{
 		addKeys: "ALTER TABLE `users` " +
 			"ADD COLUMN `usernameKey` varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL, " +
 			"ADD COLUMN `emailKey` varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL",
+		ownTables: []string{
+			"CREATE TABLE IF NOT EXISTS `userSessions` (" +
+				"`id` bigint NOT NULL AUTO_INCREMENT, `userId` int(11) NOT NULL, " +
+				"`expiresAt` datetime NOT NULL, `revokedAt` datetime DEFAULT NULL, " +
+				"`revokedReason` varchar(32) DEFAULT NULL, " +
+				"`createdAt` datetime NOT NULL, `updatedAt` datetime NOT NULL, " +
+				"PRIMARY KEY (`id`), KEY `userId` (`userId`), " +
+				"FOREIGN KEY (`userId`) REFERENCES `users` (`id`) ON DELETE CASCADE ON UPDATE CASCADE" +
+				") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+			"CREATE TABLE IF NOT EXISTS `userSessionTokens` (" +
+				"`id` bigint NOT NULL AUTO_INCREMENT, `sessionId` bigint NOT NULL, " +
+				"`tokenHash` char(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, " +
+				"`expiresAt` datetime NOT NULL, `usedAt` datetime DEFAULT NULL, " +
+				"`createdAt` datetime NOT NULL, `updatedAt` datetime NOT NULL, " +
+				"PRIMARY KEY (`id`), UNIQUE KEY `tokenHash` (`tokenHash`), KEY `sessionId` (`sessionId`), " +
+				"FOREIGN KEY (`sessionId`) REFERENCES `userSessions` (`id`) ON DELETE CASCADE ON UPDATE CASCADE" +
+				") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+		},
 	},
 	DriverSQLite: {
 		baseTables: []string{
@@ -62,6 +83,20 @@ var dialects = map[string]ddl{
 		},
 		addKeys: "ALTER TABLE users ADD COLUMN usernameKey VARCHAR(255);" +
 			"ALTER TABLE users ADD COLUMN emailKey VARCHAR(255)",
+		ownTables: []string{
+			"CREATE TABLE IF NOT EXISTS userSessions (" +
+				"id INTEGER PRIMARY KEY AUTOINCREMENT, " +
+				"userId INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE ON UPDATE CASCADE, " +
+				"expiresAt DATETIME NOT NULL, revokedAt DATETIME, revokedReason VARCHAR(32), " +
+				"createdAt DATETIME NOT NULL, updatedAt DATETIME NOT NULL)",
+			"CREATE INDEX IF NOT EXISTS userSessions_userId ON userSessions (userId)",
+			"CREATE TABLE IF NOT EXISTS userSessionTokens (" +
+				"id INTEGER PRIMARY KEY AUTOINCREMENT, " +
+				"sessionId INTEGER NOT NULL REFERENCES userSessions (id) ON DELETE CASCADE ON UPDATE CASCADE, " +
+				"tokenHash CHAR(64) NOT NULL UNIQUE, expiresAt DATETIME NOT NULL, usedAt DATETIME, " +
+				"createdAt DATETIME NOT NULL, updatedAt DATETIME NOT NULL)",
+			"CREATE INDEX IF NOT EXISTS userSessionTokens_sessionId ON userSessionTokens (sessionId)",
+		},
 	},
 }
 
@@ -112,6 +147,11 @@ func Migrate(ctx context.Context, db *gorm.DB) error {
 		stmt := fmt.Sprintf("CREATE UNIQUE INDEX %s ON users (%s)", k.index, k.column)
 		if err := db.Exec(stmt).Error; err != nil {
 			return fmt.Errorf("migrate: create index %s: %w", k.index, translate(err))
+		}
+	}
+	for _, stmt := range d.ownTables {
+		if err := db.Exec(stmt).Error; err != nil {
+			return fmt.Errorf("migrate: create session tables: %w", translate(err))
 		}
 	}
 	return seedRoles(db)

@@ -113,9 +113,31 @@ func UpdatePassword(ctx context.Context, db *gorm.DB, userID int64, oldHash, new
 	return nil
 }
 
-// DeleteUser removes a user; its role links go with it (ON DELETE CASCADE).
+// SetPassword replaces a user's password hash, or returns ErrNotFound.
+func SetPassword(ctx context.Context, db *gorm.DB, userID int64, hash string) error {
+	res := db.WithContext(ctx).Model(&User{}).Where("id = ?", userID).
+		Updates(map[string]any{"password": hash, "updatedAt": db.NowFunc()})
+	if res.Error == nil && res.RowsAffected == 0 {
+		return fmt.Errorf("set password: %w", ErrNotFound)
+	}
+	if res.Error != nil {
+		return fmt.Errorf("set password: %w", translate(res.Error))
+	}
+	return nil
+}
+
+// DeleteUser removes a user with its role links and sessions. The foreign
+// keys cascade too; deleting explicitly keeps that true on a SQLite file
+// opened without foreign-key enforcement.
 func DeleteUser(ctx context.Context, db *gorm.DB, userID int64) error {
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		sessions := tx.Model(&Session{}).Select("id").Where("userId = ?", userID)
+		if err := tx.Where("sessionId IN (?)", sessions).Delete(&SessionToken{}).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("userId = ?", userID).Delete(&Session{}).Error; err != nil {
+			return err
+		}
 		if err := tx.Where("userId = ?", userID).Delete(&UserRole{}).Error; err != nil {
 			return err
 		}

@@ -1,0 +1,207 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+	"gorm.io/gorm"
+
+	"jwtauth/internal/store"
+)
+
+// Tokens are what a signin or a refresh hands out.
+type Tokens struct {
+	AccessToken  string
+	RefreshToken string
+}
+
+// refreshTokenBytes is the entropy of a refresh token: 256 bits, enough
+// that the token's plain SHA-256 is a safe thing to store.
+const refreshTokenBytes = 32
+
+// newRefreshToken returns an opaque token and the hash stored for it.
+func newRefreshToken() (token, hash string) {
+	b := make([]byte, refreshTokenBytes)
+	rand.Read(b)
+	token = base64.RawURLEncoding.EncodeToString(b)
+	return token, hashRefreshToken(token)
+}
+
+func hashRefreshToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// startSession opens a session for a user who just proved their password.
+func (s *Service) startSession(ctx context.Context, userID int64) (Tokens, error) {
+	now := s.now().UTC()
+	sess := store.Session{UserID: userID, ExpiresAt: now.Add(s.opts.SessionMaxAge)}
+	refresh, hash := newRefreshToken()
+	first := store.SessionToken{TokenHash: hash, ExpiresAt: s.refreshExpiry(now, sess)}
+	if err := store.CreateSession(ctx, s.db, &sess, &first); err != nil {
+		return Tokens{}, dbError(err)
+	}
+	access, err := s.tokens.issue(userID, sess.ID, now, s.opts.AccessTokenTTL)
+	if err != nil {
+		return Tokens{}, fmt.Errorf("issue token: %w", err)
+	}
+	return Tokens{AccessToken: access, RefreshToken: refresh}, nil
+}
+
+// refreshExpiry is when a refresh token issued now ends: after its TTL, but
+// never after its session.
+func (s *Service) refreshExpiry(now time.Time, sess store.Session) time.Time {
+	if end := now.Add(s.opts.RefreshTokenTTL); end.Before(sess.ExpiresAt) {
+		return end
+	}
+	return sess.ExpiresAt
+}
+
+// Refresh exchanges a refresh token for a new access token and a new
+// refresh token, retiring the one presented (rotation). Presenting a
+// retired token again is a replay: someone else may hold a copy, so the
+// whole session (every token rotated from that signin) is revoked and both
+// holders must sign in again. Within RefreshReuseGrace of the first
+// exchange a retired token is still honoured, so two tabs refreshing at the
+// same moment both succeed; each gets its own new token in the same session.
+// With KeepRefreshToken the presented token is handed back instead and
+// stays valid until it expires.
+func (s *Service) Refresh(ctx context.Context, presented string) (Tokens, error) {
+	if presented == "" {
+		return Tokens{}, ErrRefreshRequired
+	}
+	if len(presented) > 256 {
+		return Tokens{}, ErrRefreshNotFound
+	}
+	now := s.now().UTC()
+	var (
+		next     string
+		sess     store.Session
+		replayed bool
+	)
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		tok, found, err := store.FindRefreshToken(ctx, tx, hashRefreshToken(presented))
+		sess = found
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return ErrRefreshNotFound
+		case err != nil:
+			return err
+		case sess.RevokedAt != nil:
+			return ErrRefreshRevoked
+		case !now.Before(tok.ExpiresAt) || !now.Before(sess.ExpiresAt):
+			return ErrRefreshExpired
+		case s.opts.KeepRefreshToken:
+			next = presented
+			return nil
+		}
+		usedAt := tok.UsedAt
+		if usedAt == nil {
+			won, err := store.MarkTokenUsed(ctx, tx, tok.ID, now)
+			if err != nil {
+				return err
+			}
+			if !won { // a concurrent refresh of this token got there first, just now
+				usedAt = &now
+			}
+		}
+		if usedAt != nil && now.Sub(*usedAt) > s.opts.RefreshReuseGrace {
+			replayed = true
+			_, err := store.RevokeSession(ctx, tx, sess.UserID, sess.ID, store.RevokedReuse, now)
+			return err // commit the revocation
+		}
+		var hash string
+		next, hash = newRefreshToken()
+		return store.AddRefreshToken(ctx, tx, &store.SessionToken{
+			SessionID: sess.ID, TokenHash: hash, ExpiresAt: s.refreshExpiry(now, sess),
+		})
+	})
+	if err != nil {
+		return Tokens{}, dbError(err)
+	}
+	if replayed {
+		s.authz.forget(authzKey{sess.UserID, sess.ID})
+		s.log.LogAttrs(ctx, slog.LevelWarn, "refresh token replayed: session revoked",
+			slog.Int64("user_id", sess.UserID), slog.Int64("session_id", sess.ID))
+		return Tokens{}, ErrRefreshReused
+	}
+	access, err := s.tokens.issue(sess.UserID, sess.ID, now, s.opts.AccessTokenTTL)
+	if err != nil {
+		return Tokens{}, fmt.Errorf("issue token: %w", err)
+	}
+	return Tokens{AccessToken: access, RefreshToken: next}, nil
+}
+
+// SignOut ends sessions of the signed-in user p: every one with all, else
+// the session of refreshToken, else the session p's access token belongs
+// to. Signing out of a session already ended, or of a token that is not
+// p's, changes nothing and is not an error: the caller's wish holds.
+func (s *Service) SignOut(ctx context.Context, p Principal, refreshToken string, all bool) error {
+	now := s.now().UTC()
+	switch {
+	case all:
+		if _, err := store.RevokeUserSessions(ctx, s.db, p.UserID, store.RevokedSignOut, now); err != nil {
+			return dbError(err)
+		}
+	case refreshToken != "":
+		_, sess, err := store.FindRefreshToken(ctx, s.db, hashRefreshToken(refreshToken))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return dbError(err)
+		}
+		if _, err := store.RevokeSession(ctx, s.db, p.UserID, sess.ID, store.RevokedSignOut, now); err != nil {
+			return dbError(err)
+		}
+		s.authz.forget(authzKey{p.UserID, sess.ID})
+	case p.SessionID != 0:
+		if _, err := store.RevokeSession(ctx, s.db, p.UserID, p.SessionID, store.RevokedSignOut, now); err != nil {
+			return dbError(err)
+		}
+	default:
+		return Invalid(`Failed! Send the refreshToken of the session to end, or "all": true.`)
+	}
+	s.authz.forget(authzKey{p.UserID, p.SessionID})
+	s.log.LogAttrs(ctx, slog.LevelInfo, "signed out", slog.Int64("user_id", p.UserID), slog.Bool("all", all))
+	return nil
+}
+
+// ChangePassword sets a user's password and ends every session of theirs:
+// whoever knew the old password must not stay signed in with it.
+func (s *Service) ChangePassword(ctx context.Context, userID int64, password string) error {
+	if err := s.validatePassword(password); err != nil {
+		return err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.opts.BcryptCost)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	now := s.now().UTC()
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := store.SetPassword(ctx, tx, userID, string(hash)); err != nil {
+			return err
+		}
+		_, err := store.RevokeUserSessions(ctx, tx, userID, store.RevokedPassword, now)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrUserNotFound
+	}
+	return dbError(err)
+}
+
+// PruneSessions deletes sessions that ended more than a day ago, with their
+// tokens. Until then a replayed token still gets the precise answer.
+func (s *Service) PruneSessions(ctx context.Context) (int64, error) {
+	n, err := store.PruneSessions(ctx, s.db, s.now().UTC().Add(-24*time.Hour))
+	return n, dbError(err)
+}

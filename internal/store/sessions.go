@@ -1,0 +1,145 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Session is one signin: the family of refresh tokens rotated from it. It
+// ends at ExpiresAt whatever happens, or earlier when revoked (sign-out,
+// a replayed token, a password change).
+type Session struct {
+	ID            int64      `gorm:"column:id;primaryKey"`
+	UserID        int64      `gorm:"column:userId"`
+	ExpiresAt     time.Time  `gorm:"column:expiresAt"`
+	RevokedAt     *time.Time `gorm:"column:revokedAt"`
+	RevokedReason *string    `gorm:"column:revokedReason"`
+	CreatedAt     time.Time  `gorm:"column:createdAt"`
+	UpdatedAt     time.Time  `gorm:"column:updatedAt"`
+}
+
+// TableName names jwtauth's sessions table.
+func (Session) TableName() string { return "userSessions" }
+
+// SessionToken is one refresh token of a session, stored as the SHA-256 of
+// the token, never the token. UsedAt is set when it is exchanged for the
+// next one; a used token presented again is a replay.
+type SessionToken struct {
+	ID        int64      `gorm:"column:id;primaryKey"`
+	SessionID int64      `gorm:"column:sessionId"`
+	TokenHash string     `gorm:"column:tokenHash"`
+	ExpiresAt time.Time  `gorm:"column:expiresAt"`
+	UsedAt    *time.Time `gorm:"column:usedAt"`
+	CreatedAt time.Time  `gorm:"column:createdAt"`
+	UpdatedAt time.Time  `gorm:"column:updatedAt"`
+}
+
+// TableName names jwtauth's refresh token table.
+func (SessionToken) TableName() string { return "userSessionTokens" }
+
+// Reasons a session ends early, as stored in revokedReason.
+const (
+	RevokedSignOut  = "signout"
+	RevokedReuse    = "reuse"
+	RevokedPassword = "password"
+)
+
+// CreateSession starts a session for a user with its first refresh token.
+func CreateSession(ctx context.Context, db *gorm.DB, s *Session, first *SessionToken) error {
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(s).Error; err != nil {
+			return err
+		}
+		first.SessionID = s.ID
+		return tx.Create(first).Error
+	})
+	if err != nil {
+		return fmt.Errorf("create session: %w", translate(err))
+	}
+	return nil
+}
+
+// FindRefreshToken returns the token with the given hash and its session,
+// or ErrNotFound.
+func FindRefreshToken(ctx context.Context, db *gorm.DB, hash string) (SessionToken, Session, error) {
+	var t SessionToken
+	var s Session
+	err := db.WithContext(ctx).Where("tokenHash = ?", hash).Take(&t).Error
+	if err == nil {
+		err = db.WithContext(ctx).Take(&s, t.SessionID).Error
+	}
+	if err != nil {
+		return SessionToken{}, Session{}, fmt.Errorf("find refresh token: %w", translate(err))
+	}
+	return t, s, nil
+}
+
+// MarkTokenUsed records that the token was exchanged at usedAt. It reports
+// false when the token was already used: of two requests racing with one
+// token, exactly one gets true.
+func MarkTokenUsed(ctx context.Context, db *gorm.DB, tokenID int64, usedAt time.Time) (bool, error) {
+	res := db.WithContext(ctx).Model(&SessionToken{}).
+		Where("id = ? AND usedAt IS NULL", tokenID).
+		Updates(map[string]any{"usedAt": usedAt, "updatedAt": db.NowFunc()})
+	if res.Error != nil {
+		return false, fmt.Errorf("mark refresh token used: %w", translate(res.Error))
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// AddRefreshToken adds a token to a session.
+func AddRefreshToken(ctx context.Context, db *gorm.DB, t *SessionToken) error {
+	if err := db.WithContext(ctx).Create(t).Error; err != nil {
+		return fmt.Errorf("add refresh token: %w", translate(err))
+	}
+	return nil
+}
+
+// RevokeSession ends one session of a user; revoking one already revoked,
+// or someone else's, changes nothing. It reports whether a session ended.
+func RevokeSession(ctx context.Context, db *gorm.DB, userID, sessionID int64, reason string, at time.Time) (bool, error) {
+	res := db.WithContext(ctx).Model(&Session{}).
+		Where("id = ? AND userId = ? AND revokedAt IS NULL", sessionID, userID).
+		Updates(map[string]any{"revokedAt": at, "revokedReason": reason, "updatedAt": db.NowFunc()})
+	if res.Error != nil {
+		return false, fmt.Errorf("revoke session: %w", translate(res.Error))
+	}
+	return res.RowsAffected > 0, nil
+}
+
+// RevokeUserSessions ends every live session of a user and reports how many.
+func RevokeUserSessions(ctx context.Context, db *gorm.DB, userID int64, reason string, at time.Time) (int64, error) {
+	res := db.WithContext(ctx).Model(&Session{}).
+		Where("userId = ? AND revokedAt IS NULL", userID).
+		Updates(map[string]any{"revokedAt": at, "revokedReason": reason, "updatedAt": db.NowFunc()})
+	if res.Error != nil {
+		return 0, fmt.Errorf("revoke user sessions: %w", translate(res.Error))
+	}
+	return res.RowsAffected, nil
+}
+
+// SessionLive reports whether the session exists, belongs to the user, is
+// not revoked and has not reached its end at now.
+func SessionLive(ctx context.Context, db *gorm.DB, userID, sessionID int64, now time.Time) (bool, error) {
+	var n int64
+	err := db.WithContext(ctx).Model(&Session{}).
+		Where("id = ? AND userId = ? AND revokedAt IS NULL AND expiresAt > ?", sessionID, userID, now).
+		Count(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("check session: %w", translate(err))
+	}
+	return n == 1, nil
+}
+
+// PruneSessions deletes sessions (and, by cascade, their tokens) that ended
+// before cutoff, and reports how many.
+func PruneSessions(ctx context.Context, db *gorm.DB, cutoff time.Time) (int64, error) {
+	res := db.WithContext(ctx).Where("expiresAt < ?", cutoff).Delete(&Session{})
+	if res.Error != nil {
+		return 0, fmt.Errorf("prune sessions: %w", translate(res.Error))
+	}
+	return res.RowsAffected, nil
+}
