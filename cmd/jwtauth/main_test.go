@@ -205,3 +205,39 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		t.Errorf("unreachable database: %v", err)
 	}
 }
+
+// With JWT_SIGNING=EdDSA the key file is made on first start and reused
+// after, so tokens survive a restart without any secret configured.
+func TestRunWithEdDSAKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{
+		"DB_DSN": filepath.Join(dir, "jwtauth.db"), "BCRYPT_COST": "4",
+		"JWT_SIGNING": "EdDSA", "JWT_KEY_FILE": filepath.Join(dir, "keys", "signing.pem"),
+	}
+	url, stop, logs := start(t, env)
+	post(t, url+"/api/auth/signup", `{"username":"edna","email":"edna@example.com","password":"password-1"}`)
+	_, body := post(t, url+"/api/auth/signin", `{"username":"edna","password":"password-1"}`)
+	var signin struct{ AccessToken string }
+	json.Unmarshal([]byte(body), &signin)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "generated an Ed25519 signing key") || strings.Contains(logs.String(), "JWT_SECRET is not set") {
+		t.Errorf("first start log:\n%s", logs)
+	}
+
+	url, _, logs = start(t, env)
+	req, _ := http.NewRequest("GET", url+"/api/test/user", nil)
+	req.Header.Set("Authorization", "Bearer "+signin.AccessToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("token after restart: %d", resp.StatusCode)
+	}
+	if strings.Contains(logs.String(), "generated") {
+		t.Error("a second key was generated")
+	}
+}
