@@ -93,6 +93,19 @@ func post(t *testing.T, url, body string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// userBoard calls /api/test/user with token and returns the status.
+func userBoard(t *testing.T, url, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url+"/api/test/user", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 func TestRunOnSQLite(t *testing.T) {
 	env := map[string]string{
 		"DB_DSN":      filepath.Join(t.TempDir(), "nested", "dir", "jwtauth.db"),
@@ -123,15 +136,8 @@ func TestRunOnSQLite(t *testing.T) {
 
 	// A restart on the same file: the account and (same secret) its token survive.
 	url, _, _ = start(t, env)
-	req, _ := http.NewRequest("GET", url+"/api/test/user", nil)
-	req.Header.Set("x-access-token", token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Errorf("token after restart: %d", resp.StatusCode)
+	if code := userBoard(t, url, token); code != 200 {
+		t.Errorf("token after restart: %d", code)
 	}
 	if code, body := post(t, url+"/api/auth/signup", `{"username":"FIRST","email":"x@example.com","password":"password-1"}`); code != 400 {
 		t.Errorf("duplicate after restart: %d %s", code, body)
@@ -227,15 +233,8 @@ func TestRunWithEdDSAKeyFile(t *testing.T) {
 	}
 
 	url, _, logs = start(t, env)
-	req, _ := http.NewRequest("GET", url+"/api/test/user", nil)
-	req.Header.Set("Authorization", "Bearer "+signin.AccessToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Errorf("token after restart: %d", resp.StatusCode)
+	if code := userBoard(t, url, signin.AccessToken); code != 200 {
+		t.Errorf("token after restart: %d", code)
 	}
 	if strings.Contains(logs.String(), "generated") {
 		t.Error("a second key was generated")
