@@ -21,6 +21,7 @@ import (
 	"jwtauth/internal/auth"
 	"jwtauth/internal/config"
 	"jwtauth/internal/httpapi"
+	"jwtauth/internal/ratelimit"
 	"jwtauth/internal/store"
 )
 
@@ -73,20 +74,40 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 		return err
 	}
 
+	// Rate-limit counters: in process, or in Redis (falling back to
+	// process memory while Redis is unreachable).
+	var limits ratelimit.Store = ratelimit.NewMemory(nil)
+	if cfg.RedisURL != "" {
+		rdb, err := ratelimit.NewRedis(cfg.RedisURL)
+		if err != nil {
+			return fmt.Errorf("REDIS_URL: %w", err)
+		}
+		defer rdb.Close()
+		if err := rdb.Ping(ctx); err != nil {
+			log.Warn("Redis does not answer: rate limits count in process until it does", "error", err.Error())
+		}
+		limits = ratelimit.NewFallback(rdb, ratelimit.NewMemory(nil), log)
+	}
+
 	svc, err := auth.New(db, auth.Options{
-		Secret:            secret,
-		PreviousSecrets:   cfg.JWTPreviousSecrets,
-		SigningKey:        signingKey,
-		AccessTokenTTL:    cfg.AccessTokenTTL,
-		RefreshTokenTTL:   cfg.RefreshTokenTTL,
-		SessionMaxAge:     cfg.SessionMaxAge,
-		RefreshReuseGrace: cfg.RefreshReuseGrace,
-		KeepRefreshToken:  !cfg.RefreshRotation,
-		BcryptCost:        cfg.BcryptCost,
-		PasswordMinLength: cfg.PasswordMinLength,
-		SignupAllowRoles:  cfg.SignupAllowRoles,
-		AuthzCacheTTL:     cfg.AuthzCacheTTL,
-		Logger:            log,
+		Secret:               secret,
+		PreviousSecrets:      cfg.JWTPreviousSecrets,
+		SigningKey:           signingKey,
+		AccessTokenTTL:       cfg.AccessTokenTTL,
+		RefreshTokenTTL:      cfg.RefreshTokenTTL,
+		SessionMaxAge:        cfg.SessionMaxAge,
+		RefreshReuseGrace:    cfg.RefreshReuseGrace,
+		KeepRefreshToken:     !cfg.RefreshRotation,
+		BcryptCost:           cfg.BcryptCost,
+		PasswordMinLength:    cfg.PasswordMinLength,
+		SignupAllowRoles:     cfg.SignupAllowRoles,
+		AuthzCacheTTL:        cfg.AuthzCacheTTL,
+		HashWorkers:          cfg.HashWorkers,
+		HashQueue:            cfg.HashQueue,
+		HashMaxWait:          cfg.HashMaxWait,
+		SignInAccountLimit:   ratelimit.NewRule("signin-user", cfg.SignInUserLimit, limits),
+		AllowCommonPasswords: !cfg.RejectCommonPasswords,
+		Logger:               log,
 	})
 	if err != nil {
 		return err
@@ -94,9 +115,20 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 	go svc.WarmUp()
 	go pruneSessions(ctx, svc, log)
 
+	handler, err := httpapi.NewHandler(svc, httpapi.Options{
+		CORSOrigins:    cfg.CORSOrigins,
+		TrustedProxies: cfg.TrustedProxies,
+		SignInLimit:    ratelimit.NewRule("signin-ip", cfg.SignInIPLimit, limits),
+		SignUpLimit:    ratelimit.NewRule("signup-ip", cfg.SignUpIPLimit, limits),
+		RefreshLimit:   ratelimit.NewRule("refresh-ip", cfg.RefreshIPLimit, limits),
+		Logger:         log,
+	})
+	if err != nil {
+		return fmt.Errorf("TRUSTED_PROXIES: %w", err)
+	}
 	srv := &http.Server{
 		Addr:              cfg.Addr,
-		Handler:           httpapi.NewHandler(svc, httpapi.Options{CORSOrigins: cfg.CORSOrigins, Logger: log}),
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

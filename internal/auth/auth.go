@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"gorm.io/gorm"
 
+	"jwtauth/internal/ratelimit"
 	"jwtauth/internal/store"
 )
 
@@ -68,6 +70,19 @@ type Options struct {
 	SignupAllowRoles []string
 	// AuthzCacheTTL bounds how stale a user's cached roles may be; 0 disables the cache.
 	AuthzCacheTTL time.Duration
+	// HashWorkers is how many bcrypt runs may go at once (0: GOMAXPROCS).
+	HashWorkers int
+	// HashQueue is how many more may wait for one (0: 64).
+	HashQueue int
+	// HashMaxWait is how long one may wait (0: 3s).
+	HashMaxWait time.Duration
+	// SignInAccountLimit limits signin attempts per account (by username,
+	// ignoring case); a successful signin resets it. The zero Rule does
+	// not limit.
+	SignInAccountLimit ratelimit.Rule
+	// AllowCommonPasswords turns off the check against the list of common
+	// passwords.
+	AllowCommonPasswords bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives what the service notices but does not fail on.
@@ -82,6 +97,7 @@ type Service struct {
 	log    *slog.Logger
 	tokens tokenKeys
 	authz  *authzCache
+	hashes *hashPool
 	// dummyHash is compared against when a signin names no user, so that the
 	// answer takes as long as a wrong password does.
 	dummyHash func() []byte
@@ -127,6 +143,17 @@ func New(db *gorm.DB, opts Options) (*Service, error) {
 	}
 	s.tokens = newTokenKeys(signing, verifyOnly, s.now)
 	s.authz = newAuthzCache(db, opts.AuthzCacheTTL, s.now, opts.Now != nil)
+	if opts.HashWorkers <= 0 {
+		opts.HashWorkers = runtime.GOMAXPROCS(0)
+	}
+	if opts.HashQueue <= 0 {
+		opts.HashQueue = 64
+	}
+	if opts.HashMaxWait <= 0 {
+		opts.HashMaxWait = 3 * time.Second
+	}
+	s.opts = opts
+	s.hashes = newHashPool(opts.HashWorkers, opts.HashQueue, opts.HashMaxWait)
 	cost := opts.BcryptCost
 	s.dummyHash = sync.OnceValue(func() []byte {
 		h, _ := bcrypt.GenerateFromPassword([]byte("jwtauth timing equalizer"), cost)
@@ -167,11 +194,11 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) error {
 	if err != nil {
 		return err
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(in.Password), s.opts.BcryptCost)
+	hash, err := s.hash(ctx, in.Password)
 	if err != nil {
-		return fmt.Errorf("hash password: %w", err)
+		return err
 	}
-	u := store.User{Username: in.Username, Email: in.Email, Password: string(hash)}
+	u := store.User{Username: in.Username, Email: in.Email, Password: hash}
 	err = store.CreateUser(ctx, s.db, &u, roleIDs)
 	if errors.Is(err, store.ErrConflict) {
 		// Another signup won the race between Taken and the insert; the
@@ -184,8 +211,37 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) error {
 	if err != nil {
 		return dbError(err)
 	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "user signed up", slog.Int64("user_id", u.ID))
+	s.event(ctx, slog.LevelInfo, EventSignUp, slog.Int64("user_id", u.ID))
 	return nil
+}
+
+// hash runs bcrypt in the pool.
+func (s *Service) hash(ctx context.Context, password string) (string, error) {
+	var hash []byte
+	var err error
+	if perr := s.hashes.do(ctx, func() {
+		hash, err = bcrypt.GenerateFromPassword([]byte(password), s.opts.BcryptCost)
+	}); perr != nil {
+		s.event(ctx, slog.LevelWarn, EventBusy)
+		return "", perr
+	}
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	return string(hash), nil
+}
+
+// compare runs a bcrypt comparison in the pool.
+func (s *Service) compare(ctx context.Context, hash []byte, password string) (bool, error) {
+	var err error
+	if perr := s.hashes.do(ctx, func() { err = bcrypt.CompareHashAndPassword(hash, []byte(password)) }); perr != nil {
+		s.event(ctx, slog.LevelWarn, EventBusy)
+		return false, perr
+	}
+	if err != nil && !errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
+		return false, fmt.Errorf("stored password hash is unusable: %w", err)
+	}
+	return err == nil, nil
 }
 
 func (s *Service) validateSignUp(in SignUpInput) error {
@@ -206,6 +262,8 @@ func (s *Service) validatePassword(password string) error {
 		return Invalid(fmt.Sprintf("Failed! Password must be at least %d characters.", s.opts.PasswordMinLength))
 	case len(password) > PasswordMaxBytes:
 		return Invalid("Failed! Password must be at most 72 bytes.")
+	case !s.opts.AllowCommonPasswords && isCommonPassword(password):
+		return Invalid("Failed! This password is too common; please choose another.")
 	}
 	return nil
 }
@@ -295,24 +353,45 @@ func (s *Service) SignIn(ctx context.Context, username, password string) (Accoun
 	case len(password) > PasswordMaxBytes:
 		return Account{}, Invalid("Failed! Password must be at most 72 bytes.")
 	}
+	// Attempts per account are counted before any work, so parallel
+	// guesses cannot slip past the limit; success resets the count.
+	limitKey := ""
+	if len(username) <= store.KeyMaxLength*utf8.UTFMax && utf8.ValidString(username) {
+		limitKey = store.Key(username)
+		if d, err := s.opts.SignInAccountLimit.Allow(ctx, limitKey); err == nil && !d.Allowed {
+			s.event(ctx, slog.LevelWarn, EventRateLimited, slog.String("rule", s.opts.SignInAccountLimit.Name()))
+			return Account{}, TooMany("sign-in attempts for this account", d.RetryAfter)
+		}
+	}
 	// A name no account can have is looked for nowhere, but answered alike.
 	u, err := store.User{}, store.ErrNotFound
-	if len(username) <= store.KeyMaxLength*utf8.UTFMax && utf8.ValidString(username) {
+	if limitKey != "" {
 		u, err = store.FindUserByUsername(ctx, s.db, username)
 	}
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrUnstorable) {
-		_ = bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(password))
+		if _, err := s.compare(ctx, s.dummyHash(), password); errors.Is(err, ErrBusy) {
+			return Account{}, err
+		}
+		s.event(ctx, slog.LevelInfo, EventSignInFailed, slog.String("reason", "unknown user"))
 		return Account{}, ErrUserNotFound
 	}
 	if err != nil {
 		return Account{}, dbError(err)
 	}
-	if err := bcrypt.CompareHashAndPassword([]byte(u.Password), []byte(password)); err != nil {
-		if !errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
-			s.log.LogAttrs(ctx, slog.LevelWarn, "stored password hash is unusable",
-				slog.Int64("user_id", u.ID), slog.String("error", err.Error()))
-		}
+	ok, err := s.compare(ctx, []byte(u.Password), password)
+	if errors.Is(err, ErrBusy) {
+		return Account{}, err
+	}
+	if err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "signin against an unusable hash",
+			slog.Int64("user_id", u.ID), slog.String("error", err.Error()))
+	}
+	if !ok {
+		s.event(ctx, slog.LevelInfo, EventSignInFailed, slog.String("reason", "wrong password"), slog.Int64("user_id", u.ID))
 		return Account{}, ErrInvalidPassword
+	}
+	if err := s.opts.SignInAccountLimit.Reset(ctx, limitKey); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "could not reset the account's signin limit", slog.String("error", err.Error()))
 	}
 	s.upgradeHash(ctx, u, password)
 	roles, found, err := store.UserRoles(ctx, s.db, u.ID)
@@ -322,10 +401,11 @@ func (s *Service) SignIn(ctx context.Context, username, password string) (Accoun
 	if !found {
 		return Account{}, ErrUserNotFound // deleted between the two reads
 	}
-	tokens, err := s.startSession(ctx, u.ID)
+	tokens, sessionID, err := s.startSession(ctx, u.ID)
 	if err != nil {
 		return Account{}, err
 	}
+	s.event(ctx, slog.LevelInfo, EventSignIn, slog.Int64("user_id", u.ID), slog.Int64("session_id", sessionID))
 	return Account{ID: u.ID, Username: u.Username, Email: u.Email, Roles: roles, Tokens: tokens}, nil
 }
 
@@ -337,7 +417,10 @@ func (s *Service) upgradeHash(ctx context.Context, u store.User, password string
 	if err != nil || cost >= s.opts.BcryptCost {
 		return
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.opts.BcryptCost)
+	var hash []byte
+	if !s.hashes.tryDo(func() { hash, err = bcrypt.GenerateFromPassword([]byte(password), s.opts.BcryptCost) }) {
+		return // the pool is busy: upgrade at a later signin
+	}
 	if err == nil {
 		err = store.UpdatePassword(ctx, s.db, u.ID, u.Password, string(hash))
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"jwtauth/internal/store"
 )
@@ -21,8 +22,11 @@ const (
 	KindUnauthenticated
 	// KindForbidden: the caller is known but not allowed.
 	KindForbidden
-	// KindUnavailable: a dependency is down; retrying later may work.
+	// KindUnavailable: a dependency is down or the server is saturated;
+	// retrying later may work.
 	KindUnavailable
+	// KindTooMany: the client went past a rate limit.
+	KindTooMany
 )
 
 // Error is a failure whose Message may be shown to the client as is. Any
@@ -30,49 +34,72 @@ const (
 type Error struct {
 	Kind    Kind
 	Message string
+	// RetryAfter, when set, is how long the client should wait.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Message }
 
 // The errors of the original's contract, with its exact messages.
 var (
-	ErrUserNotFound    = &Error{KindNotFound, "User Not found."}
-	ErrInvalidPassword = &Error{KindUnauthenticated, "Invalid Password!"}
-	ErrUsernameTaken   = &Error{KindInvalid, "Failed! Username is already in use!"}
-	ErrEmailTaken      = &Error{KindInvalid, "Failed! Email is already in use!"}
-	ErrNoToken         = &Error{KindForbidden, "No token provided!"}
-	ErrTokenInvalid    = &Error{KindUnauthenticated, "Unauthorized!"}
-	ErrTokenExpired    = &Error{KindUnauthenticated, "Unauthorized! Access Token was expired!"}
-	ErrUnavailable     = &Error{KindUnavailable, "Service temporarily unavailable, please retry."}
+	ErrUserNotFound    = &Error{Kind: KindNotFound, Message: "User Not found."}
+	ErrInvalidPassword = &Error{Kind: KindUnauthenticated, Message: "Invalid Password!"}
+	ErrUsernameTaken   = &Error{Kind: KindInvalid, Message: "Failed! Username is already in use!"}
+	ErrEmailTaken      = &Error{Kind: KindInvalid, Message: "Failed! Email is already in use!"}
+	ErrNoToken         = &Error{Kind: KindForbidden, Message: "No token provided!"}
+	ErrTokenInvalid    = &Error{Kind: KindUnauthenticated, Message: "Unauthorized!"}
+	ErrTokenExpired    = &Error{Kind: KindUnauthenticated, Message: "Unauthorized! Access Token was expired!"}
+)
+
+// Errors of a server that cannot serve now.
+var (
+	ErrUnavailable = &Error{Kind: KindUnavailable, Message: "Service temporarily unavailable, please retry.", RetryAfter: time.Second}
+	// ErrBusy: the password hashing pool is full.
+	ErrBusy = &Error{Kind: KindUnavailable, Message: "Server is busy, please retry in a moment.", RetryAfter: time.Second}
 )
 
 // The errors of refresh tokens; the first three are the original
 // refresh-token variant's exact messages.
 var (
-	ErrRefreshRequired = &Error{KindForbidden, "Refresh Token is required!"}
-	ErrRefreshNotFound = &Error{KindForbidden, "Refresh token is not in database!"}
-	ErrRefreshExpired  = &Error{KindForbidden, "Refresh token was expired. Please make a new signin request"}
-	ErrRefreshRevoked  = &Error{KindForbidden, "Refresh token was revoked. Please make a new signin request"}
-	ErrRefreshReused   = &Error{KindForbidden, "Refresh token was already used, so its sign-in has been revoked. Please make a new signin request"}
+	ErrRefreshRequired = &Error{Kind: KindForbidden, Message: "Refresh Token is required!"}
+	ErrRefreshNotFound = &Error{Kind: KindForbidden, Message: "Refresh token is not in database!"}
+	ErrRefreshExpired  = &Error{Kind: KindForbidden, Message: "Refresh token was expired. Please make a new signin request"}
+	ErrRefreshRevoked  = &Error{Kind: KindForbidden, Message: "Refresh token was revoked. Please make a new signin request"}
+	ErrRefreshReused   = &Error{Kind: KindForbidden, Message: "Refresh token was already used, so its sign-in has been revoked. Please make a new signin request"}
 )
 
-var errUnstorable = &Error{KindInvalid, "Failed! Username or email has characters this database cannot store."}
+var errUnstorable = &Error{Kind: KindInvalid, Message: "Failed! Username or email has characters this database cannot store."}
 
 // Invalid returns a KindInvalid error with msg as the client's message.
-func Invalid(msg string) error { return &Error{KindInvalid, msg} }
+func Invalid(msg string) error { return &Error{Kind: KindInvalid, Message: msg} }
 
 func roleDoesNotExist(name string) error {
-	return &Error{KindInvalid, "Failed! Role does not exist = " + name}
+	return &Error{Kind: KindInvalid, Message: "Failed! Role does not exist = " + name}
 }
 
 func roleNotSelfAssignable(name string) error {
-	return &Error{KindForbidden, fmt.Sprintf("Failed! Role '%s' cannot be self-assigned.", name)}
+	return &Error{Kind: KindForbidden, Message: fmt.Sprintf("Failed! Role '%s' cannot be self-assigned.", name)}
 }
 
 // RoleRequired is the error for a signed-in user who lacks role, in the
 // original's words ("Require Moderator Role!").
 func RoleRequired(role string) error {
-	return &Error{KindForbidden, "Require " + titleCase(role) + " Role!"}
+	return &Error{Kind: KindForbidden, Message: "Require " + titleCase(role) + " Role!"}
+}
+
+// TooMany is the error for a client past a rate limit: what was limited,
+// and when to come back (whole seconds, rounded up, as Retry-After says).
+func TooMany(what string, retryAfter time.Duration) error {
+	secs := int64((retryAfter + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	unit := "seconds"
+	if secs == 1 {
+		unit = "second"
+	}
+	return &Error{Kind: KindTooMany, RetryAfter: time.Duration(secs) * time.Second,
+		Message: fmt.Sprintf("Too many %s. Please retry in %d %s.", what, secs, unit)}
 }
 
 // dbError gives the store failures a client can be told about their

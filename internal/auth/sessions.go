@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
 	"gorm.io/gorm"
 
 	"jwtauth/internal/store"
@@ -41,19 +40,19 @@ func hashRefreshToken(token string) string {
 }
 
 // startSession opens a session for a user who just proved their password.
-func (s *Service) startSession(ctx context.Context, userID int64) (Tokens, error) {
+func (s *Service) startSession(ctx context.Context, userID int64) (Tokens, int64, error) {
 	now := s.now().UTC()
 	sess := store.Session{UserID: userID, ExpiresAt: now.Add(s.opts.SessionMaxAge)}
 	refresh, hash := newRefreshToken()
 	first := store.SessionToken{TokenHash: hash, ExpiresAt: s.refreshExpiry(now, sess)}
 	if err := store.CreateSession(ctx, s.db, &sess, &first); err != nil {
-		return Tokens{}, dbError(err)
+		return Tokens{}, 0, dbError(err)
 	}
 	access, err := s.tokens.issue(userID, sess.ID, now, s.opts.AccessTokenTTL)
 	if err != nil {
-		return Tokens{}, fmt.Errorf("issue token: %w", err)
+		return Tokens{}, 0, fmt.Errorf("issue token: %w", err)
 	}
-	return Tokens{AccessToken: access, RefreshToken: refresh}, nil
+	return Tokens{AccessToken: access, RefreshToken: refresh}, sess.ID, nil
 }
 
 // refreshExpiry is when a refresh token issued now ends: after its TTL, but
@@ -124,15 +123,20 @@ func (s *Service) Refresh(ctx context.Context, presented string) (Tokens, error)
 			SessionID: sess.ID, TokenHash: hash, ExpiresAt: s.refreshExpiry(now, sess),
 		})
 	})
+	var authErr *Error
+	if errors.As(err, &authErr) {
+		s.event(ctx, slog.LevelInfo, EventRefreshFailed, slog.String("reason", authErr.Message),
+			slog.Int64("user_id", sess.UserID), slog.Int64("session_id", sess.ID))
+	}
 	if err != nil {
 		return Tokens{}, dbError(err)
 	}
 	if replayed {
 		s.authz.forget(authzKey{sess.UserID, sess.ID})
-		s.log.LogAttrs(ctx, slog.LevelWarn, "refresh token replayed: session revoked",
-			slog.Int64("user_id", sess.UserID), slog.Int64("session_id", sess.ID))
+		s.event(ctx, slog.LevelWarn, EventRefreshReplayed, slog.Int64("user_id", sess.UserID), slog.Int64("session_id", sess.ID))
 		return Tokens{}, ErrRefreshReused
 	}
+	s.event(ctx, slog.LevelInfo, EventRefresh, slog.Int64("user_id", sess.UserID), slog.Int64("session_id", sess.ID))
 	access, err := s.tokens.issue(sess.UserID, sess.ID, now, s.opts.AccessTokenTTL)
 	if err != nil {
 		return Tokens{}, fmt.Errorf("issue token: %w", err)
@@ -171,7 +175,7 @@ func (s *Service) SignOut(ctx context.Context, p Principal, refreshToken string,
 		return Invalid(`Failed! Send the refreshToken of the session to end, or "all": true.`)
 	}
 	s.authz.forget(authzKey{p.UserID, p.SessionID})
-	s.log.LogAttrs(ctx, slog.LevelInfo, "signed out", slog.Int64("user_id", p.UserID), slog.Bool("all", all))
+	s.event(ctx, slog.LevelInfo, EventSignOut, slog.Int64("user_id", p.UserID), slog.Bool("all", all))
 	return nil
 }
 
@@ -181,13 +185,13 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, password str
 	if err := s.validatePassword(password); err != nil {
 		return err
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.opts.BcryptCost)
+	hash, err := s.hash(ctx, password)
 	if err != nil {
-		return fmt.Errorf("hash password: %w", err)
+		return err
 	}
 	now := s.now().UTC()
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := store.SetPassword(ctx, tx, userID, string(hash)); err != nil {
+		if err := store.SetPassword(ctx, tx, userID, hash); err != nil {
 			return err
 		}
 		_, err := store.RevokeUserSessions(ctx, tx, userID, store.RevokedPassword, now)
@@ -196,7 +200,11 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, password str
 	if errors.Is(err, store.ErrNotFound) {
 		return ErrUserNotFound
 	}
-	return dbError(err)
+	if err != nil {
+		return dbError(err)
+	}
+	s.event(ctx, slog.LevelInfo, EventPasswordChanged, slog.Int64("user_id", userID))
+	return nil
 }
 
 // PruneSessions deletes sessions that ended more than a day ago, with their

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"jwtauth/internal/ratelimit"
 )
 
 // Config is every setting jwtauth reads from its environment.
@@ -59,6 +61,20 @@ type Config struct {
 	// AuthzCacheTTL is how long a user's roles may be served from memory;
 	// 0 reads the database on every request.
 	AuthzCacheTTL time.Duration
+	// TrustedProxies are the reverse proxies (addresses or CIDRs) whose
+	// X-Forwarded-For is believed.
+	TrustedProxies []string
+	// RedisURL, when set, shares rate-limit counters between instances.
+	RedisURL string
+	// Rate limits: signin per client address and per account, signup and
+	// refresh per client address.
+	SignInIPLimit, SignInUserLimit, SignUpIPLimit, RefreshIPLimit ratelimit.Rate
+	// HashWorkers, HashQueue and HashMaxWait bound password hashing:
+	// workers at once (0: one per core), how many may wait, how long.
+	HashWorkers, HashQueue int
+	HashMaxWait            time.Duration
+	// RejectCommonPasswords refuses new passwords on the common-password list.
+	RejectCommonPasswords bool
 	// LogLevel is the lowest level written to the log.
 	LogLevel slog.Level
 	// LogFormat is "text" or "json".
@@ -86,21 +102,31 @@ const MinSecretLength = 32
 func Load(getenv func(string) string) (Config, error) {
 	r := reader{getenv: getenv}
 	cfg := Config{
-		DBDriver:          r.oneOf("DB_DRIVER", "sqlite", "sqlite", "mysql"),
-		AccessTokenTTL:    r.duration("ACCESS_TOKEN_TTL", time.Hour, time.Second),
-		RefreshTokenTTL:   r.duration("REFRESH_TOKEN_TTL", 24*time.Hour, time.Second),
-		SessionMaxAge:     r.duration("SESSION_MAX_AGE", 30*24*time.Hour, time.Second),
-		RefreshReuseGrace: r.duration("REFRESH_REUSE_GRACE", 10*time.Second, 0),
-		RefreshRotation:   r.boolean("REFRESH_ROTATION", true),
-		JWTSigning:        r.oneOf("JWT_SIGNING", "HS256", "HS256", "EdDSA"),
-		JWTKeyFile:        r.get("JWT_KEY_FILE"),
-		BcryptCost:        r.intRange("BCRYPT_COST", 10, 4, 31),
-		PasswordMinLength: r.intRange("PASSWORD_MIN_LENGTH", 8, 1, 72),
-		CORSOrigins:       r.origins("CORS_ORIGINS", DefaultCORSOrigins),
-		SignupAllowRoles:  r.roles("SIGNUP_ALLOW_ROLES", "user"),
-		AuthzCacheTTL:     r.duration("AUTHZ_CACHE_TTL", 5*time.Second, 0),
-		LogLevel:          r.level("LOG_LEVEL", slog.LevelInfo),
-		LogFormat:         r.oneOf("LOG_FORMAT", "text", "text", "json"),
+		DBDriver:              r.oneOf("DB_DRIVER", "sqlite", "sqlite", "mysql"),
+		AccessTokenTTL:        r.duration("ACCESS_TOKEN_TTL", time.Hour, time.Second),
+		RefreshTokenTTL:       r.duration("REFRESH_TOKEN_TTL", 24*time.Hour, time.Second),
+		SessionMaxAge:         r.duration("SESSION_MAX_AGE", 30*24*time.Hour, time.Second),
+		RefreshReuseGrace:     r.duration("REFRESH_REUSE_GRACE", 10*time.Second, 0),
+		RefreshRotation:       r.boolean("REFRESH_ROTATION", true),
+		JWTSigning:            r.oneOf("JWT_SIGNING", "HS256", "HS256", "EdDSA"),
+		JWTKeyFile:            r.get("JWT_KEY_FILE"),
+		BcryptCost:            r.intRange("BCRYPT_COST", 10, 4, 31),
+		PasswordMinLength:     r.intRange("PASSWORD_MIN_LENGTH", 8, 1, 72),
+		CORSOrigins:           r.origins("CORS_ORIGINS", DefaultCORSOrigins),
+		SignupAllowRoles:      r.roles("SIGNUP_ALLOW_ROLES", "user"),
+		AuthzCacheTTL:         r.duration("AUTHZ_CACHE_TTL", 5*time.Second, 0),
+		TrustedProxies:        r.proxies("TRUSTED_PROXIES"),
+		RedisURL:              r.redisURL("REDIS_URL"),
+		SignInIPLimit:         r.rate("RATE_LIMIT_SIGNIN_IP", "100/1m"),
+		SignInUserLimit:       r.rate("RATE_LIMIT_SIGNIN_USER", "10/15m"),
+		SignUpIPLimit:         r.rate("RATE_LIMIT_SIGNUP_IP", "100/1h"),
+		RefreshIPLimit:        r.rate("RATE_LIMIT_REFRESH_IP", "100/1m"),
+		HashWorkers:           r.intRange("HASH_WORKERS", 0, 0, 1024),
+		HashQueue:             r.intRange("HASH_QUEUE", 64, 0, 100_000),
+		HashMaxWait:           r.duration("HASH_MAX_WAIT", 3*time.Second, time.Millisecond),
+		RejectCommonPasswords: r.boolean("PASSWORD_REJECT_COMMON", true),
+		LogLevel:              r.level("LOG_LEVEL", slog.LevelInfo),
+		LogFormat:             r.oneOf("LOG_FORMAT", "text", "text", "json"),
 	}
 	cfg.Addr = r.addr()
 	cfg.DBDSN = r.get("DB_DSN")
@@ -208,6 +234,39 @@ func (r *reader) duration(name string, def, lowest time.Duration) time.Duration 
 		return def
 	}
 	return d
+}
+
+func (r *reader) rate(name, def string) ratelimit.Rate {
+	v := r.get(name)
+	if v == "" {
+		v = def
+	}
+	rate, err := ratelimit.ParseRate(v)
+	if err != nil {
+		r.fail(name, "%v", err)
+	}
+	return rate
+}
+
+func (r *reader) proxies(name string) []string {
+	list := r.list(name, "")
+	for _, p := range list {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			r.fail(name, "%q is neither an IP address nor a CIDR like 10.0.0.0/8", p)
+		}
+	}
+	return list
+}
+
+func (r *reader) redisURL(name string) string {
+	v := r.get(name)
+	if v == "" {
+		return ""
+	}
+	if u, err := url.Parse(v); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		r.fail(name, "must be a URL like redis://127.0.0.1:6379/0")
+	}
+	return v
 }
 
 func (r *reader) boolean(name string, def bool) bool {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"jwtauth/internal/config"
+	"jwtauth/internal/ratelimit"
 )
 
 func env(m map[string]string) func(string) string {
@@ -20,23 +21,30 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config.Config{
-		Addr:              ":8080",
-		DBDriver:          "sqlite",
-		DBDSN:             "data/jwtauth.db",
-		AccessTokenTTL:    time.Hour,
-		RefreshTokenTTL:   24 * time.Hour,
-		SessionMaxAge:     30 * 24 * time.Hour,
-		RefreshReuseGrace: 10 * time.Second,
-		RefreshRotation:   true,
-		JWTSigning:        "HS256",
-		JWTKeyFile:        "data/jwtauth-ed25519.pem",
-		BcryptCost:        10,
-		PasswordMinLength: 8,
-		CORSOrigins:       []string{"http://localhost:8081"},
-		SignupAllowRoles:  []string{"user"},
-		AuthzCacheTTL:     5 * time.Second,
-		LogLevel:          slog.LevelInfo,
-		LogFormat:         "text",
+		Addr:                  ":8080",
+		DBDriver:              "sqlite",
+		DBDSN:                 "data/jwtauth.db",
+		AccessTokenTTL:        time.Hour,
+		RefreshTokenTTL:       24 * time.Hour,
+		SessionMaxAge:         30 * 24 * time.Hour,
+		RefreshReuseGrace:     10 * time.Second,
+		RefreshRotation:       true,
+		JWTSigning:            "HS256",
+		JWTKeyFile:            "data/jwtauth-ed25519.pem",
+		BcryptCost:            10,
+		PasswordMinLength:     8,
+		CORSOrigins:           []string{"http://localhost:8081"},
+		SignupAllowRoles:      []string{"user"},
+		AuthzCacheTTL:         5 * time.Second,
+		SignInIPLimit:         ratelimit.Rate{Count: 100, Period: time.Minute},
+		SignInUserLimit:       ratelimit.Rate{Count: 10, Period: 15 * time.Minute},
+		SignUpIPLimit:         ratelimit.Rate{Count: 100, Period: time.Hour},
+		RefreshIPLimit:        ratelimit.Rate{Count: 100, Period: time.Minute},
+		HashQueue:             64,
+		HashMaxWait:           3 * time.Second,
+		RejectCommonPasswords: true,
+		LogLevel:              slog.LevelInfo,
+		LogFormat:             "text",
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
@@ -45,21 +53,25 @@ func TestDefaults(t *testing.T) {
 
 func TestSettings(t *testing.T) {
 	cfg, err := config.Load(env(map[string]string{
-		"PORT":                 "9090",
-		"DB_DRIVER":            "mysql",
-		"DB_DSN":               "root:@tcp(127.0.0.1:3306)/test?parseTime=true",
-		"JWT_SECRET":           strings.Repeat("s", 32),
-		"ACCESS_TOKEN_TTL":     "15m",
-		"BCRYPT_COST":          "12",
-		"CORS_ORIGINS":         "http://localhost:8081, https://app.example.com/",
-		"SIGNUP_ALLOW_ROLES":   "user,moderator,admin",
-		"AUTHZ_CACHE_TTL":      "0",
-		"LOG_LEVEL":            "debug",
-		"LOG_FORMAT":           "JSON",
-		"JWT_SIGNING":          "eddsa",
-		"REFRESH_ROTATION":     "off",
-		"JWT_KEY_FILE":         "/etc/jwtauth/key.pem",
-		"JWT_PREVIOUS_SECRETS": strings.Repeat("a", 32) + "," + strings.Repeat("b", 40),
+		"PORT":                   "9090",
+		"DB_DRIVER":              "mysql",
+		"DB_DSN":                 "root:@tcp(127.0.0.1:3306)/test?parseTime=true",
+		"JWT_SECRET":             strings.Repeat("s", 32),
+		"ACCESS_TOKEN_TTL":       "15m",
+		"BCRYPT_COST":            "12",
+		"CORS_ORIGINS":           "http://localhost:8081, https://app.example.com/",
+		"SIGNUP_ALLOW_ROLES":     "user,moderator,admin",
+		"AUTHZ_CACHE_TTL":        "0",
+		"LOG_LEVEL":              "debug",
+		"LOG_FORMAT":             "JSON",
+		"JWT_SIGNING":            "eddsa",
+		"REFRESH_ROTATION":       "off",
+		"TRUSTED_PROXIES":        "10.0.0.0/8, 192.168.1.10",
+		"REDIS_URL":              "redis://127.0.0.1:6379/0",
+		"RATE_LIMIT_SIGNIN_USER": "off",
+		"HASH_WORKERS":           "3",
+		"JWT_KEY_FILE":           "/etc/jwtauth/key.pem",
+		"JWT_PREVIOUS_SECRETS":   strings.Repeat("a", 32) + "," + strings.Repeat("b", 40),
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +81,9 @@ func TestSettings(t *testing.T) {
 		cfg.LogLevel != slog.LevelDebug || cfg.LogFormat != "json" ||
 		!reflect.DeepEqual(cfg.CORSOrigins, []string{"http://localhost:8081", "https://app.example.com"}) ||
 		!reflect.DeepEqual(cfg.SignupAllowRoles, []string{"user", "moderator", "admin"}) ||
-		cfg.JWTSigning != "EdDSA" || cfg.RefreshRotation || cfg.JWTKeyFile != "/etc/jwtauth/key.pem" || len(cfg.JWTPreviousSecrets) != 2 ||
+		cfg.JWTSigning != "EdDSA" || cfg.RefreshRotation || cfg.HashWorkers != 3 ||
+		!cfg.SignInUserLimit.Unlimited() || cfg.RedisURL != "redis://127.0.0.1:6379/0" ||
+		!reflect.DeepEqual(cfg.TrustedProxies, []string{"10.0.0.0/8", "192.168.1.10"}) || cfg.JWTKeyFile != "/etc/jwtauth/key.pem" || len(cfg.JWTPreviousSecrets) != 2 ||
 		string(cfg.JWTPreviousSecrets[1]) != strings.Repeat("b", 40) {
 		t.Errorf("got %+v", cfg)
 	}
@@ -99,6 +113,16 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"JWT_PREVIOUS_SECRETS": strings.Repeat("p", 32) + ",short"}, "JWT_PREVIOUS_SECRETS"},
 		{map[string]string{"JWT_SIGNING": "RS256"}, "JWT_SIGNING"},
 		{map[string]string{"REFRESH_ROTATION": "sometimes"}, "REFRESH_ROTATION"},
+		{map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8,proxy.local"}, "TRUSTED_PROXIES"},
+		{map[string]string{"REDIS_URL": "127.0.0.1:6379"}, "REDIS_URL"},
+		{map[string]string{"RATE_LIMIT_SIGNIN_IP": "100"}, "RATE_LIMIT_SIGNIN_IP"},
+		{map[string]string{"RATE_LIMIT_SIGNIN_USER": "10/forever"}, "RATE_LIMIT_SIGNIN_USER"},
+		{map[string]string{"RATE_LIMIT_SIGNUP_IP": "-5/1h"}, "RATE_LIMIT_SIGNUP_IP"},
+		{map[string]string{"RATE_LIMIT_REFRESH_IP": "x"}, "RATE_LIMIT_REFRESH_IP"},
+		{map[string]string{"HASH_WORKERS": "-1"}, "HASH_WORKERS"},
+		{map[string]string{"HASH_QUEUE": "many"}, "HASH_QUEUE"},
+		{map[string]string{"HASH_MAX_WAIT": "0"}, "HASH_MAX_WAIT"},
+		{map[string]string{"PASSWORD_REJECT_COMMON": "maybe"}, "PASSWORD_REJECT_COMMON"},
 		{map[string]string{"BCRYPT_COST": "3"}, "BCRYPT_COST"},
 		{map[string]string{"BCRYPT_COST": "32"}, "BCRYPT_COST"},
 		{map[string]string{"BCRYPT_COST": "ten"}, "BCRYPT_COST"},

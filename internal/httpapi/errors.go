@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -43,6 +45,7 @@ var kindStatus = map[auth.Kind]int{
 	auth.KindUnauthenticated: http.StatusUnauthorized,
 	auth.KindForbidden:       http.StatusForbidden,
 	auth.KindUnavailable:     http.StatusServiceUnavailable,
+	auth.KindTooMany:         http.StatusTooManyRequests,
 }
 
 // handle adapts a handler that returns an error to gin, so that every
@@ -68,11 +71,13 @@ func (a *api) fail(c *gin.Context, err error) {
 		// The original's exact shape, which its frontends read.
 		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"accessToken": nil, "message": auth.ErrInvalidPassword.Message})
 	case errors.As(err, &authErr):
-		if authErr.Kind == auth.KindUnavailable {
+		if authErr.Kind == auth.KindUnavailable && !errors.Is(err, auth.ErrBusy) {
 			a.log.LogAttrs(c.Request.Context(), slog.LevelWarn, "dependency unavailable",
 				slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
 				slog.String("error", err.Error()))
-			c.Header("Retry-After", "1")
+		}
+		if authErr.RetryAfter > 0 {
+			c.Header("Retry-After", strconv.Itoa(int((authErr.RetryAfter+time.Second-1)/time.Second)))
 		}
 		c.AbortWithStatusJSON(kindStatus[authErr.Kind], message{authErr.Message})
 	default:

@@ -1,6 +1,9 @@
 package httpapi
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -10,7 +13,55 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"jwtauth/internal/auth"
+	"jwtauth/internal/ratelimit"
 )
+
+// requestContext gives every request an id (the client's X-Request-ID when
+// it is sane, a new one otherwise, echoed back) and puts it with the client
+// address into the request's context, for the events logged while serving it.
+func requestContext(c *gin.Context) {
+	id := c.GetHeader("X-Request-ID")
+	if !saneRequestID(id) {
+		b := make([]byte, 12)
+		rand.Read(b)
+		id = hex.EncodeToString(b)
+	}
+	c.Header("X-Request-ID", id)
+	ctx := auth.WithClient(c.Request.Context(), auth.Client{IP: c.ClientIP(), RequestID: id})
+	c.Request = c.Request.WithContext(ctx)
+	c.Next()
+}
+
+// saneRequestID accepts ids a log can carry safely: 1-64 characters of
+// letters, digits and -_.:
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.:", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// limit counts the request against rule by client address and refuses it
+// past the limit with 429 and Retry-After.
+func (a *api) limit(rule ratelimit.Rule, what string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		d, err := rule.Allow(c.Request.Context(), c.ClientIP())
+		if err != nil {
+			a.log.Warn("rate limit check failed; request let through", "rule", rule.Name(), "error", err.Error())
+		}
+		if err == nil && !d.Allowed {
+			auth.LogEvent(c.Request.Context(), a.log, slog.LevelWarn, auth.EventRateLimited, slog.String("rule", rule.Name()))
+			a.fail(c, auth.TooMany(what, d.RetryAfter))
+			return
+		}
+		c.Next()
+	}
+}
 
 // principalKey is where requireToken leaves the authenticated user.
 const principalKey = "jwtauth.principal"

@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -11,21 +12,29 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"jwtauth/internal/auth"
+	"jwtauth/internal/ratelimit"
 )
 
 // Options configures the HTTP API.
 type Options struct {
 	// CORSOrigins are the origins browsers may call from; ["*"] allows any.
 	CORSOrigins []string
-	// Logger receives internal errors and recovered panics.
+	// TrustedProxies are the addresses or CIDRs of reverse proxies whose
+	// X-Forwarded-For names the client. Empty: the connection's address is
+	// the client, whatever headers say.
+	TrustedProxies []string
+	// Per-client-address limits; the zero Rule does not limit.
+	SignInLimit, SignUpLimit, RefreshLimit ratelimit.Rule
+	// Logger receives internal errors, recovered panics and rate-limit events.
 	Logger *slog.Logger
 }
 
 // MaxBodyBytes is the largest request body read; larger ones get 413.
 const MaxBodyBytes = 1 << 20
 
-// NewHandler returns the whole API as an http.Handler.
-func NewHandler(svc *auth.Service, opts Options) http.Handler {
+// NewHandler returns the whole API as an http.Handler. It fails only on
+// TrustedProxies that are not addresses or CIDRs.
+func NewHandler(svc *auth.Service, opts Options) (http.Handler, error) {
 	gin.SetMode(gin.ReleaseMode)
 	log := opts.Logger
 	if log == nil {
@@ -36,10 +45,12 @@ func NewHandler(svc *auth.Service, opts Options) http.Handler {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.RedirectTrailingSlash = false // see ignoreTrailingSlash
-	// Client addresses come from the connection until trusted proxies are
-	// configured; otherwise anyone could claim any address.
-	_ = r.SetTrustedProxies(nil)
-	r.Use(a.recoverPanics, corsMiddleware(opts.CORSOrigins))
+	// Client addresses come from the connection unless a trusted proxy
+	// forwards them; otherwise anyone could claim any address.
+	if err := r.SetTrustedProxies(opts.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("trusted proxies: %w", err)
+	}
+	r.Use(a.recoverPanics, requestContext, corsMiddleware(opts.CORSOrigins))
 	r.NoRoute(a.handle(notFound))
 	r.NoMethod(a.handle(methodNotAllowed))
 
@@ -49,9 +60,9 @@ func NewHandler(svc *auth.Service, opts Options) http.Handler {
 	r.GET("/.well-known/jwks.json", a.jwks)
 
 	authAPI := r.Group("/api/auth")
-	authAPI.POST("/signup", a.handle(a.signUp))
-	authAPI.POST("/signin", a.handle(a.signIn))
-	authAPI.POST("/refreshtoken", a.handle(a.refreshToken))
+	authAPI.POST("/signup", a.limit(opts.SignUpLimit, "signups"), a.handle(a.signUp))
+	authAPI.POST("/signin", a.limit(opts.SignInLimit, "sign-in attempts"), a.handle(a.signIn))
+	authAPI.POST("/refreshtoken", a.limit(opts.RefreshLimit, "refresh requests"), a.handle(a.refreshToken))
 	authAPI.POST("/signout", a.requireToken, a.handle(a.signOut))
 
 	test := r.Group("/api/test")
@@ -61,7 +72,7 @@ func NewHandler(svc *auth.Service, opts Options) http.Handler {
 	signedIn.GET("/mod", a.requireRole(auth.RoleModerator), text("Moderator Content."))
 	signedIn.GET("/admin", a.requireRole(auth.RoleAdmin), text("Admin Content."))
 
-	return expressPaths(r)
+	return expressPaths(r), nil
 }
 
 // expressPaths matches paths the way the original (Express) does: ignoring

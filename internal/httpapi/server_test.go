@@ -76,6 +76,12 @@ func newServer(t testing.TB, driver string, edit ...func(*auth.Options)) *testSe
 
 func serverOn(t testing.TB, db *gorm.DB, edit ...func(*auth.Options)) *testServer {
 	t.Helper()
+	return startServer(t, db, nil, edit...)
+}
+
+// startServer is serverOn with the HTTP options adjustable too.
+func startServer(t testing.TB, db *gorm.DB, editHTTP func(*httpapi.Options), edit ...func(*auth.Options)) *testServer {
+	t.Helper()
 	c := newClock()
 	opts := defaultOptions(c)
 	for _, e := range edit {
@@ -85,7 +91,15 @@ func serverOn(t testing.TB, db *gorm.DB, edit ...func(*auth.Options)) *testServe
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.NewHandler(svc, httpapi.Options{CORSOrigins: []string{"http://localhost:8081"}}))
+	httpOpts := httpapi.Options{CORSOrigins: []string{"http://localhost:8081"}, Logger: opts.Logger}
+	if editHTTP != nil {
+		editHTTP(&httpOpts)
+	}
+	h, err := httpapi.NewHandler(svc, httpOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &testServer{Server: srv, db: db, svc: svc, clock: c}
 }

@@ -1,0 +1,65 @@
+package auth
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+// hashPool bounds password hashing, the one expensive thing jwtauth does:
+// at most `size` bcrypt runs at once, at most `queue` more waiting, each for
+// at most maxWait. Past that a caller is turned away at once with ErrBusy
+// (503 and Retry-After), so a signin flood costs a fixed amount of CPU and
+// memory instead of an ever longer queue, and requests that need no hash
+// (token checks) never wait behind one.
+type hashPool struct {
+	slots   chan struct{}
+	queue   int64
+	waiting atomic.Int64
+	maxWait time.Duration
+}
+
+func newHashPool(size, queue int, maxWait time.Duration) *hashPool {
+	return &hashPool{slots: make(chan struct{}, size), queue: int64(queue), maxWait: maxWait}
+}
+
+// do runs fn in the pool, or returns ErrBusy.
+func (p *hashPool) do(ctx context.Context, fn func()) error {
+	select {
+	case p.slots <- struct{}{}:
+	default:
+		if p.waiting.Add(1) > p.queue {
+			p.waiting.Add(-1)
+			return ErrBusy
+		}
+		t := time.NewTimer(p.maxWait)
+		select {
+		case p.slots <- struct{}{}:
+			t.Stop()
+			p.waiting.Add(-1)
+		case <-t.C:
+			p.waiting.Add(-1)
+			return ErrBusy
+		case <-ctx.Done():
+			t.Stop()
+			p.waiting.Add(-1)
+			return ErrBusy
+		}
+	}
+	defer func() { <-p.slots }()
+	fn()
+	return nil
+}
+
+// tryDo runs fn only if a slot is free now; it is for work that can wait
+// for another day, such as upgrading an old hash.
+func (p *hashPool) tryDo(fn func()) bool {
+	select {
+	case p.slots <- struct{}{}:
+		defer func() { <-p.slots }()
+		fn()
+		return true
+	default:
+		return false
+	}
+}

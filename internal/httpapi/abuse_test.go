@@ -1,0 +1,352 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"jwtauth/internal/auth"
+	"jwtauth/internal/httpapi"
+	"jwtauth/internal/ratelimit"
+	"jwtauth/internal/store"
+	"jwtauth/internal/store/storetest"
+)
+
+// limitedServer is a server whose rate limits count in memory on the
+// test's clock.
+func limitedServer(t *testing.T, editHTTP func(*httpapi.Options, ratelimit.Store), edit ...func(*auth.Options, ratelimit.Store)) *testServer {
+	t.Helper()
+	var s *testServer
+	mem := ratelimit.NewMemory(func() time.Time { return s.clock.Now() })
+	var authEdits []func(*auth.Options)
+	for _, e := range edit {
+		authEdits = append(authEdits, func(o *auth.Options) { e(o, mem) })
+	}
+	s = startServer(t, storetest.Open(t, "sqlite"), func(o *httpapi.Options) {
+		if editHTTP != nil {
+			editHTTP(o, mem)
+		}
+	}, authEdits...)
+	return s
+}
+
+func perMinute(n int) ratelimit.Rate { return ratelimit.Rate{Count: n, Period: time.Minute} }
+
+func wrongSignIn(t *testing.T, s *testServer, username string, header map[string]string) response {
+	t.Helper()
+	return s.do(t, request{method: "POST", path: "/api/auth/signin", contentType: "application/json",
+		body: `{"username":"` + username + `","password":"wrong-password"}`, header: header})
+}
+
+func TestSignInLimitPerAddress(t *testing.T) {
+	s := limitedServer(t, func(o *httpapi.Options, st ratelimit.Store) {
+		o.SignInLimit = ratelimit.NewRule("signin-ip", perMinute(3), st)
+	})
+	s.createUser(t, "someone", "password-1", roleUser)
+	for range 3 {
+		wantJSON(t, wrongSignIn(t, s, "someone", nil), 401, "Invalid Password!")
+	}
+	r := wrongSignIn(t, s, "someone", nil)
+	wantJSON(t, r, 429, "Too many sign-in attempts. Please retry in 20 seconds.")
+	if got := r.header.Get("Retry-After"); got != "20" {
+		t.Errorf("Retry-After = %q, want 20", got)
+	}
+	// Another user from the same address is limited too: it is the address.
+	wantJSON(t, s.postJSON(t, "/api/auth/signin", map[string]string{"username": "someone", "password": "password-1"}),
+		429, "Too many sign-in attempts. Please retry in 20 seconds.")
+	s.clock.Advance(20 * time.Second)
+	s.signIn(t, "someone", "password-1")
+	wantJSON(t, wrongSignIn(t, s, "someone", nil), 429, "Too many sign-in attempts. Please retry in 20 seconds.")
+}
+
+func TestSignInLimitPerAccount(t *testing.T) {
+	s := limitedServer(t, nil, func(o *auth.Options, st ratelimit.Store) {
+		o.SignInAccountLimit = ratelimit.NewRule("signin-user", ratelimit.Rate{Count: 3, Period: 15 * time.Minute}, st)
+	})
+	s.createUser(t, "victim", "password-1", roleUser)
+	s.createUser(t, "bystander", "password-1", roleUser)
+	for _, name := range []string{"victim", "VICTIM", "Victim"} { // one account, whatever the case
+		wantJSON(t, wrongSignIn(t, s, name, nil), 401, "Invalid Password!")
+	}
+	const limited = "Too many sign-in attempts for this account. Please retry in 300 seconds."
+	// Past the limit even the right password waits: the guesser cannot tell.
+	wantJSON(t, s.postJSON(t, "/api/auth/signin", map[string]string{"username": "victim", "password": "password-1"}), 429, limited)
+	s.signIn(t, "bystander", "password-1")
+
+	// Back-off, not lockout: one attempt's worth refills after 5 minutes.
+	s.clock.Advance(5 * time.Minute)
+	s.signIn(t, "victim", "password-1")
+	// A successful signin resets the count.
+	for range 3 {
+		wantJSON(t, wrongSignIn(t, s, "victim", nil), 401, "Invalid Password!")
+	}
+	wantJSON(t, wrongSignIn(t, s, "victim", nil), 429, limited)
+
+	// Parallel guesses are counted before any is checked: exactly the
+	// limit gets through.
+	s.createUser(t, "parallel", "password-1", roleUser)
+	var wg sync.WaitGroup
+	statuses := make(chan int, 30)
+	for range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses <- wrongSignIn(t, s, "parallel", nil).status
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	counts := map[int]int{}
+	for st := range statuses {
+		counts[st]++
+	}
+	if counts[401] != 3 || counts[429] != 27 {
+		t.Errorf("30 parallel guesses: %v, want 3 answered 401 and 27 refused 429", counts)
+	}
+	// Unknown accounts are limited the same way (no way to tell them apart).
+	for range 3 {
+		wantJSON(t, wrongSignIn(t, s, "ghost", nil), 404, "User Not found.")
+	}
+	wantJSON(t, wrongSignIn(t, s, "ghost", nil), 429, limited)
+}
+
+func TestSignUpAndRefreshLimits(t *testing.T) {
+	s := limitedServer(t, func(o *httpapi.Options, st ratelimit.Store) {
+		o.SignUpLimit = ratelimit.NewRule("signup-ip", ratelimit.Rate{Count: 2, Period: time.Hour}, st)
+		o.RefreshLimit = ratelimit.NewRule("refresh-ip", perMinute(2), st)
+	})
+	s.signUp(t, "first", "first@example.com", "password-1")
+	s.signUp(t, "second", "second@example.com", "password-1")
+	wantJSON(t, s.postJSON(t, "/api/auth/signup", map[string]string{"username": "third", "email": "third@example.com", "password": "password-1"}),
+		429, "Too many signups. Please retry in 1800 seconds.")
+
+	in := s.signIn(t, "first", "password-1")
+	next := s.mustRefresh(t, in.RefreshToken)
+	s.mustRefresh(t, next.RefreshToken)
+	wantJSON(t, s.refresh(t, "anything"), 429, "Too many refresh requests. Please retry in 30 seconds.")
+}
+
+// X-Forwarded-For names the client only when a trusted proxy sent it.
+func TestForwardedForNeedsATrustedProxy(t *testing.T) {
+	spoofed := func(i int) map[string]string {
+		return map[string]string{"X-Forwarded-For": "203.0.113." + string(rune('1'+i))}
+	}
+	t.Run("untrusted: the header is ignored", func(t *testing.T) {
+		s := limitedServer(t, func(o *httpapi.Options, st ratelimit.Store) {
+			o.SignInLimit = ratelimit.NewRule("signin-ip", perMinute(2), st)
+		})
+		wantJSON(t, wrongSignIn(t, s, "x", spoofed(0)), 404, "User Not found.")
+		wantJSON(t, wrongSignIn(t, s, "x", spoofed(1)), 404, "User Not found.")
+		wantJSON(t, wrongSignIn(t, s, "x", spoofed(2)), 429, "Too many sign-in attempts. Please retry in 30 seconds.")
+	})
+	t.Run("trusted: each forwarded client counts alone", func(t *testing.T) {
+		s := limitedServer(t, func(o *httpapi.Options, st ratelimit.Store) {
+			o.SignInLimit = ratelimit.NewRule("signin-ip", perMinute(2), st)
+			o.TrustedProxies = []string{"127.0.0.1", "::1"}
+		})
+		for i := range 4 {
+			wantJSON(t, wrongSignIn(t, s, "x", spoofed(i)), 404, "User Not found.")
+		}
+		wantJSON(t, wrongSignIn(t, s, "x", spoofed(0)), 404, "User Not found.")
+		wantJSON(t, wrongSignIn(t, s, "x", spoofed(0)), 429, "Too many sign-in attempts. Please retry in 30 seconds.")
+	})
+}
+
+// A signin flood fills the hashing pool: the overflow is turned away with
+// 503 and Retry-After at once, and token checks keep answering meanwhile.
+func TestHashingPoolShedsLoad(t *testing.T) {
+	s := newServer(t, "sqlite", func(o *auth.Options) {
+		o.BcryptCost = 12
+		o.HashWorkers, o.HashQueue, o.HashMaxWait = 1, 2, 50*time.Millisecond
+	})
+	s.createUser(t, "flooded", "password-1", roleUser)
+	token := s.signIn(t, "flooded", "password-1").AccessToken
+
+	const flood = 24
+	var wg sync.WaitGroup
+	results := make(chan response, flood)
+	for range flood {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results <- wrongSignIn(t, s, "flooded", nil)
+		}()
+	}
+	boards := 0
+	finished := waitGroupDone(&wg)
+	for done := false; !done; {
+		wantText(t, s.get(t, "/api/test/user", token), 200, "User Content.")
+		boards++
+		select {
+		case <-finished:
+			done = true
+		default:
+		}
+	}
+	close(results)
+	counts := map[int]int{}
+	for r := range results {
+		counts[r.status]++
+		if r.status == 503 {
+			wantJSON(t, r, 503, "Server is busy, please retry in a moment.")
+			if r.header.Get("Retry-After") != "1" {
+				t.Errorf("503 Retry-After = %q", r.header.Get("Retry-After"))
+			}
+		}
+	}
+	if counts[503] == 0 || counts[401] == 0 || counts[401]+counts[503] != flood {
+		t.Errorf("flood of %d: %v; want some 401 (hashed) and some 503 (shed), nothing else", flood, counts)
+	}
+	t.Logf("flood: %v; %d board requests answered 200 meanwhile", counts, boards)
+}
+
+func waitGroupDone(wg *sync.WaitGroup) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() { wg.Wait(); close(ch) }()
+	return ch
+}
+
+func TestCommonPasswordsRejected(t *testing.T) {
+	s := newServer(t, "sqlite")
+	for _, pw := range []string{"password123", "Password123", "12345678", "qwertyuiop", "iloveyou1"} {
+		r := s.postJSON(t, "/api/auth/signup", map[string]string{"username": "common", "email": "common@example.com", "password": pw})
+		wantJSON(t, r, 400, "Failed! This password is too common; please choose another.")
+	}
+	s.signUp(t, "common", "common@example.com", "correct horse battery")
+
+	lax := newServer(t, "sqlite", func(o *auth.Options) { o.AllowCommonPasswords = true })
+	lax.signUp(t, "common", "common@example.com", "password123")
+}
+
+// Every authentication event is logged with who and from where, and no
+// password, hash or token ever reaches the log.
+func TestEventsLogNoSecrets(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s := limitedServer(t, func(o *httpapi.Options, st ratelimit.Store) {
+		o.SignInLimit = ratelimit.NewRule("signin-ip", perMinute(4), st)
+	}, func(o *auth.Options, _ ratelimit.Store) { o.Logger = log })
+
+	const password = "S3cret-Passw0rd!"
+	s.signUp(t, "logged", "logged@example.com", password)
+	in := s.signIn(t, "logged", password)
+	wrongSignIn(t, s, "logged", map[string]string{"X-Request-ID": "req-42"})
+	wrongSignIn(t, s, "nobody", nil)
+	next := s.mustRefresh(t, in.RefreshToken)
+	s.clock.Advance(11 * time.Second)
+	s.refresh(t, in.RefreshToken) // replay
+	again := s.signIn(t, "logged", password)
+	s.signOut(t, again.AccessToken, `{"refreshToken":"`+again.RefreshToken+`"}`)
+	wrongSignIn(t, s, "logged", nil) // the 5th signin from this address
+	if err := s.svc.ChangePassword(context.Background(), in.ID, "An0ther-Passw0rd!"); err != nil {
+		t.Fatal(err)
+	}
+
+	var u store.User
+	s.db.First(&u, in.ID)
+	out := logs.String()
+	for _, secret := range []string{password, "wrong-password", "An0ther-Passw0rd!", u.Password, u.Password[7:29],
+		in.AccessToken, in.RefreshToken, next.AccessToken, next.RefreshToken, again.RefreshToken,
+		strings.Split(in.AccessToken, ".")[2]} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the log contains a secret (%.12s...)", secret)
+		}
+	}
+	events := map[string]map[string]any{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if ev, ok := rec["event"].(string); ok {
+			if _, seen := events[ev]; !seen || ev == auth.EventSignInFailed && rec["request_id"] == "req-42" {
+				events[ev] = rec
+			}
+		}
+	}
+	if _, ok := events[auth.EventPasswordChanged]; !ok {
+		t.Error("no password_changed event logged")
+	}
+	for _, ev := range []string{auth.EventSignUp, auth.EventSignIn, auth.EventSignInFailed, auth.EventRefresh,
+		auth.EventRefreshReplayed, auth.EventSignOut, auth.EventRateLimited} {
+		rec, ok := events[ev]
+		if !ok {
+			t.Errorf("no %s event logged", ev)
+			continue
+		}
+		if ip, _ := rec["ip"].(string); ip != "127.0.0.1" && ip != "::1" {
+			t.Errorf("%s event ip = %v", ev, rec["ip"])
+		}
+		if id, _ := rec["request_id"].(string); id == "" {
+			t.Errorf("%s event has no request id", ev)
+		}
+	}
+	if rec := events[auth.EventSignInFailed]; rec["request_id"] != "req-42" || rec["user_id"] != float64(in.ID) {
+		t.Errorf("signin_failed event = %v, want the client's request id and the user id", rec)
+	}
+}
+
+func TestRequestIDs(t *testing.T) {
+	s := newServer(t, "sqlite")
+	r := s.do(t, request{method: "GET", path: "/api/test/all", header: map[string]string{"X-Request-ID": "abc-123"}})
+	if got := r.header.Get("X-Request-ID"); got != "abc-123" {
+		t.Errorf("X-Request-ID = %q, want the client's", got)
+	}
+	r = s.do(t, request{method: "GET", path: "/api/test/all", header: map[string]string{"X-Request-ID": "<script>"}})
+	if got := r.header.Get("X-Request-ID"); got == "<script>" || len(got) != 24 {
+		t.Errorf("X-Request-ID = %q, want a fresh one for an unsafe id", got)
+	}
+}
+
+// Two instances on one Redis share one count: attempts spread over them
+// trip the limit at the global count. Redis down: limits still apply.
+func TestLimitsSharedThroughRedis(t *testing.T) {
+	url := os.Getenv("TEST_REDIS_URL")
+	if url == "" {
+		t.Skip("TEST_REDIS_URL not set: Redis test skipped")
+	}
+	db := storetest.Open(t, "sqlite")
+	suffix := make([]byte, 6)
+	rand.Read(suffix)
+	rule := "signin-user-" + hex.EncodeToString(suffix) // no count left over from another run
+	instance := func() *testServer {
+		rdb, err := ratelimit.NewRedis(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rdb.Close() })
+		return serverOn(t, db, func(o *auth.Options) {
+			o.SignInAccountLimit = ratelimit.NewRule(rule, ratelimit.Rate{Count: 4, Period: time.Hour}, rdb)
+		})
+	}
+	a, b := instance(), instance()
+	a.createUser(t, "shared", "password-1", roleUser)
+	for _, s := range []*testServer{a, b, a, b} {
+		wantJSON(t, wrongSignIn(t, s, "shared", nil), 401, "Invalid Password!")
+	}
+	r := wrongSignIn(t, a, "shared", nil)
+	if r.status != 429 {
+		t.Fatalf("5th attempt, spread over two instances: %d %s", r.status, r.body)
+	}
+	wantJSON(t, wrongSignIn(t, b, "shared", nil), 429, r.message(t))
+
+	down, _ := ratelimit.NewRedis("redis://127.0.0.1:1/0")
+	t.Cleanup(func() { down.Close() })
+	fallback := ratelimit.NewFallback(down, ratelimit.NewMemory(nil), slog.New(slog.DiscardHandler))
+	c := serverOn(t, db, func(o *auth.Options) {
+		o.SignInAccountLimit = ratelimit.NewRule(rule, ratelimit.Rate{Count: 1, Period: time.Hour}, fallback)
+	})
+	wantJSON(t, wrongSignIn(t, c, "shared", nil), 401, "Invalid Password!")
+	if r := wrongSignIn(t, c, "shared", nil); r.status != http.StatusTooManyRequests {
+		t.Errorf("with Redis down: %d %s, want the in-process limit", r.status, r.body)
+	}
+}
