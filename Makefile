@@ -5,9 +5,11 @@ BIN           ?= bin/jwtauth
 # Extra flags for go test, e.g. make test GOTESTFLAGS=-race
 GOTESTFLAGS   ?=
 MYSQL_DSN     ?= root:@tcp(127.0.0.1:3306)/test?parseTime=true
+REDIS_URL     ?= redis://127.0.0.1:6379/0
+FUZZTIME      ?= 30s
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test test-mysql bench lint fmt clean
+.PHONY: help run build test test-mysql test-all fuzz bench lint fmt clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -18,16 +20,28 @@ run: ## start the server on :8080 with embedded SQLite (data/jwtauth.db)
 build: ## build the binary into bin/jwtauth
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/jwtauth
 
-test: ## run every test (the MariaDB/MySQL ones too when TEST_MYSQL_DSN is set)
+test: ## run every test (MariaDB/MySQL and Redis ones too when TEST_MYSQL_DSN / TEST_REDIS_URL are set)
 	@if [ -z "$$TEST_MYSQL_DSN" ]; then \
 		echo "TEST_MYSQL_DSN is not set: the MariaDB/MySQL tests will be skipped (make test-mysql runs them)."; \
 	else \
 		echo "MariaDB/MySQL tests run against TEST_MYSQL_DSN."; \
 	fi
+	@if [ -z "$$TEST_REDIS_URL" ]; then \
+		echo "TEST_REDIS_URL is not set: the Redis tests will be skipped (make test-all runs them)."; \
+	fi
 	$(GO) test $(GOTESTFLAGS) -count=1 ./...
 
 test-mysql: ## run every test, MariaDB/MySQL included (MYSQL_DSN=... to point elsewhere)
 	TEST_MYSQL_DSN='$(MYSQL_DSN)' $(MAKE) --no-print-directory test
+
+test-all: ## run every test with MariaDB and Redis (MYSQL_DSN=..., REDIS_URL=...)
+	TEST_MYSQL_DSN='$(MYSQL_DSN)' TEST_REDIS_URL='$(REDIS_URL)' $(MAKE) --no-print-directory test
+
+fuzz: ## fuzz each target for FUZZTIME (default 30s)
+	$(GO) test -run '^$$' -fuzz '^FuzzVerifyToken$$' -fuzztime $(FUZZTIME) ./internal/auth
+	@for t in FuzzSignUp FuzzSignIn FuzzRefreshToken FuzzSignOut; do \
+		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./internal/httpapi || exit 1; \
+	done
 
 bench: ## run the Go benchmarks of the hot paths
 	$(GO) test -run '^$$' -bench . -benchmem ./...
