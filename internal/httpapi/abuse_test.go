@@ -165,8 +165,8 @@ func TestForwardedForNeedsATrustedProxy(t *testing.T) {
 // 503 and Retry-After at once, and token checks keep answering meanwhile.
 func TestHashingPoolShedsLoad(t *testing.T) {
 	s := newServer(t, "sqlite", func(o *auth.Options) {
-		o.BcryptCost = 12
-		o.HashWorkers, o.HashQueue, o.HashMaxWait = 1, 2, 50*time.Millisecond
+		o.BcryptCost = 10 // a hash takes longer than HashMaxWait
+		o.HashWorkers, o.HashQueue, o.HashMaxWait = 1, 2, 20*time.Millisecond
 	})
 	s.createUser(t, "flooded", "password-1", roleUser)
 	token := s.signIn(t, "flooded", "password-1").AccessToken
