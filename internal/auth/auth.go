@@ -83,6 +83,9 @@ type Options struct {
 	// AllowCommonPasswords turns off the check against the list of common
 	// passwords.
 	AllowCommonPasswords bool
+	// CountEvent, when set, is told of every event LogEvent writes (for
+	// metrics): its name and its reason or rule.
+	CountEvent func(event, detail string)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives what the service notices but does not fail on.

@@ -67,6 +67,19 @@ func (c *authzCache) forget(k authzKey) {
 	}
 }
 
+// forgetUser drops everything this instance cached for a user's tokens,
+// after an administrator changed them.
+func (c *authzCache) forgetUser(userID int64) {
+	if c.cache == nil {
+		return
+	}
+	for k := range c.cache.Keys() {
+		if k.userID == userID {
+			c.cache.Invalidate(k)
+		}
+	}
+}
+
 func (c *authzCache) load(ctx context.Context, k authzKey) (authzEntry, error) {
 	roles, found, err := store.UserRoles(ctx, c.db, k.userID)
 	if err != nil || !found || k.sessionID == 0 {

@@ -27,6 +27,9 @@ const (
 	KindUnavailable
 	// KindTooMany: the client went past a rate limit.
 	KindTooMany
+	// KindConflict: the change would break a rule about the state as a
+	// whole (such as leaving no admin).
+	KindConflict
 )
 
 // Error is a failure whose Message may be shown to the client as is. Any

@@ -37,16 +37,31 @@ const (
 	EventPasswordChanged = "password_changed"
 	EventRateLimited     = "rate_limited"
 	EventBusy            = "hashing_busy"
+	EventRolesChanged    = "admin_roles_changed"
+	EventUserDeleted     = "admin_user_deleted"
+	EventUserSignedOut   = "admin_user_signed_out"
+	EventAdminCreated    = "admin_created"
 )
 
-// LogEvent writes one authentication event: what happened, to whom, from
-// where. Callers pass ids and reasons only, never a password, hash or token.
-func LogEvent(ctx context.Context, log *slog.Logger, level slog.Level, event string, attrs ...slog.Attr) {
+// LogEvent writes one authentication or audit event: what happened, to
+// whom, by whom, from where; and counts it for metrics, by event and by its
+// "reason" or "rule" attribute. Callers pass ids and reasons only, never a
+// password, hash or token.
+func (s *Service) LogEvent(ctx context.Context, level slog.Level, event string, attrs ...slog.Attr) {
 	c := ClientFrom(ctx)
+	detail := ""
+	for _, a := range attrs {
+		if a.Key == "reason" || a.Key == "rule" {
+			detail = a.Value.String()
+		}
+	}
+	if s.opts.CountEvent != nil {
+		s.opts.CountEvent(event, detail)
+	}
 	attrs = append(attrs, slog.String("event", event), slog.String("ip", c.IP), slog.String("request_id", c.RequestID))
-	log.LogAttrs(ctx, level, "auth event", attrs...)
+	s.log.LogAttrs(ctx, level, "auth event", attrs...)
 }
 
 func (s *Service) event(ctx context.Context, level slog.Level, event string, attrs ...slog.Attr) {
-	LogEvent(ctx, s.log, level, event, attrs...)
+	s.LogEvent(ctx, level, event, attrs...)
 }

@@ -46,6 +46,7 @@ var kindStatus = map[auth.Kind]int{
 	auth.KindForbidden:       http.StatusForbidden,
 	auth.KindUnavailable:     http.StatusServiceUnavailable,
 	auth.KindTooMany:         http.StatusTooManyRequests,
+	auth.KindConflict:        http.StatusConflict,
 }
 
 // handle adapts a handler that returns an error to gin, so that every

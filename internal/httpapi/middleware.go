@@ -55,7 +55,7 @@ func (a *api) limit(rule ratelimit.Rule, what string) gin.HandlerFunc {
 			a.log.Warn("rate limit check failed; request let through", "rule", rule.Name(), "error", err.Error())
 		}
 		if err == nil && !d.Allowed {
-			auth.LogEvent(c.Request.Context(), a.log, slog.LevelWarn, auth.EventRateLimited, slog.String("rule", rule.Name()))
+			a.svc.LogEvent(c.Request.Context(), slog.LevelWarn, auth.EventRateLimited, slog.String("rule", rule.Name()))
 			a.fail(c, auth.TooMany(what, d.RetryAfter))
 			return
 		}

@@ -72,6 +72,13 @@ func NewHandler(svc *auth.Service, opts Options) (http.Handler, error) {
 	signedIn.GET("/mod", a.requireRole(auth.RoleModerator), text("Moderator Content."))
 	signedIn.GET("/admin", a.requireRole(auth.RoleAdmin), text("Admin Content."))
 
+	admin := r.Group("/api/admin", a.requireToken, a.requireRole(auth.RoleAdmin))
+	admin.GET("/users", a.handle(a.listUsers))
+	admin.GET("/users/:id", a.handle(a.getUser))
+	admin.PUT("/users/:id/roles", a.handle(a.setRoles))
+	admin.DELETE("/users/:id", a.handle(a.deleteUser))
+	admin.POST("/users/:id/signout", a.handle(a.signOutUser))
+
 	return expressPaths(r), nil
 }
 

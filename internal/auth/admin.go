@@ -1,0 +1,207 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"jwtauth/internal/store"
+)
+
+// Paging limits of ListUsers.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 100
+)
+
+// ErrLastAdmin refuses a change that would leave no admin at all.
+var ErrLastAdmin = &Error{Kind: KindConflict,
+	Message: "Failed! That would leave no admin: make another user admin first."}
+
+// UserInfo is a user as administrators see it.
+type UserInfo struct {
+	ID        int64
+	Username  string
+	Email     string
+	Roles     []string
+	CreatedAt time.Time
+}
+
+func userInfo(u store.UserWithRoles) UserInfo {
+	return UserInfo{ID: u.ID, Username: u.Username, Email: u.Email, Roles: u.Roles, CreatedAt: u.CreatedAt}
+}
+
+// UserPage is one page of users, in the shape of the original author's
+// pagination tutorial.
+type UserPage struct {
+	TotalItems  int64
+	Users       []UserInfo
+	TotalPages  int64
+	CurrentPage int
+}
+
+// ListUsers returns page (from 0) of size users whose username or email
+// contains q (ignoring case), ordered by id. A page past the end is empty.
+func (s *Service) ListUsers(ctx context.Context, q string, page, size int) (UserPage, error) {
+	users, total, err := store.ListUsers(ctx, s.db, q, page*size, size)
+	if err != nil {
+		return UserPage{}, dbError(err)
+	}
+	out := UserPage{TotalItems: total, TotalPages: (total + int64(size) - 1) / int64(size), CurrentPage: page,
+		Users: make([]UserInfo, len(users))}
+	for i, u := range users {
+		out.Users[i] = userInfo(u)
+	}
+	return out, nil
+}
+
+// User returns one user, or ErrUserNotFound.
+func (s *Service) User(ctx context.Context, id int64) (UserInfo, error) {
+	u, err := store.GetUser(ctx, s.db, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return UserInfo{}, ErrUserNotFound
+	}
+	if err != nil {
+		return UserInfo{}, dbError(err)
+	}
+	return userInfo(u), nil
+}
+
+// SetRoles replaces a user's roles (an empty list leaves none). Names must
+// exist (400, as at signup); a change that would leave no admin is refused
+// (ErrLastAdmin). It takes effect at once on this instance and within the
+// authorization cache's TTL on the others.
+func (s *Service) SetRoles(ctx context.Context, actor Principal, id int64, names []string) (UserInfo, error) {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		roles, err := store.Roles(ctx, tx)
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		for _, name := range names {
+			i := slices.IndexFunc(roles, func(r store.Role) bool { return r.Name == name })
+			if i < 0 {
+				return roleDoesNotExist(name)
+			}
+			if !slices.Contains(ids, roles[i].ID) {
+				ids = append(ids, roles[i].ID)
+			}
+		}
+		if _, err := store.GetUser(ctx, tx, id); err != nil {
+			return err
+		}
+		if err := s.keepAnAdmin(ctx, tx, roles, id, slices.Contains(names, RoleAdmin)); err != nil {
+			return err
+		}
+		return store.SetUserRoles(ctx, tx, id, ids)
+	})
+	if err := s.adminError(err); err != nil {
+		return UserInfo{}, err
+	}
+	s.authz.forgetUser(id)
+	s.event(ctx, slog.LevelInfo, EventRolesChanged, slog.Int64("actor_id", actor.UserID), slog.Int64("user_id", id),
+		slog.String("roles", strings.Join(names, ",")))
+	return s.User(ctx, id)
+}
+
+// DeleteUser deletes a user with their roles and sessions; their tokens
+// stop working. Deleting the last admin is refused (ErrLastAdmin).
+func (s *Service) DeleteUser(ctx context.Context, actor Principal, id int64) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		roles, err := store.Roles(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if _, err := store.GetUser(ctx, tx, id); err != nil {
+			return err
+		}
+		if err := s.keepAnAdmin(ctx, tx, roles, id, false); err != nil {
+			return err
+		}
+		return store.DeleteUser(ctx, tx, id)
+	})
+	if err := s.adminError(err); err != nil {
+		return err
+	}
+	s.authz.forgetUser(id)
+	s.event(ctx, slog.LevelInfo, EventUserDeleted, slog.Int64("actor_id", actor.UserID), slog.Int64("user_id", id))
+	return nil
+}
+
+// SignOutUser ends every session of a user and reports how many there were.
+func (s *Service) SignOutUser(ctx context.Context, actor Principal, id int64) (int64, error) {
+	if _, err := s.User(ctx, id); err != nil {
+		return 0, err
+	}
+	n, err := store.RevokeUserSessions(ctx, s.db, id, store.RevokedSignOut, s.now().UTC())
+	if err != nil {
+		return 0, dbError(err)
+	}
+	s.authz.forgetUser(id)
+	s.event(ctx, slog.LevelInfo, EventUserSignedOut, slog.Int64("actor_id", actor.UserID), slog.Int64("user_id", id),
+		slog.Int64("sessions", n))
+	return n, nil
+}
+
+// keepAnAdmin refuses to leave the admin role empty: user id is about to
+// keep it (stillAdmin) or lose it.
+func (s *Service) keepAnAdmin(ctx context.Context, tx *gorm.DB, roles []store.Role, id int64, stillAdmin bool) error {
+	i := slices.IndexFunc(roles, func(r store.Role) bool { return r.Name == RoleAdmin })
+	if i < 0 || stillAdmin {
+		return nil
+	}
+	admins, err := store.UsersWithRole(ctx, tx, roles[i].ID)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(admins, id) && len(admins) == 1 {
+		return ErrLastAdmin
+	}
+	return nil
+}
+
+func (s *Service) adminError(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrUserNotFound
+	}
+	return dbError(err)
+}
+
+// CreateAdmin creates an account holding the user and admin roles, for the
+// command line: the way to the first admin without letting anyone sign up
+// as one. The username, email and password rules are signup's.
+func (s *Service) CreateAdmin(ctx context.Context, username, email, password string) (int64, error) {
+	in := SignUpInput{Username: username, Email: email, Password: password}
+	if err := s.validateSignUp(in); err != nil {
+		return 0, err
+	}
+	roles, err := store.Roles(ctx, s.db)
+	if err != nil {
+		return 0, dbError(err)
+	}
+	var ids []int64
+	for _, r := range roles {
+		if r.Name == RoleUser || r.Name == RoleAdmin {
+			ids = append(ids, r.ID)
+		}
+	}
+	hash, err := s.hash(ctx, password)
+	if err != nil {
+		return 0, err
+	}
+	u := store.User{Username: username, Email: email, Password: hash}
+	if err := store.CreateUser(ctx, s.db, &u, ids); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return 0, fmt.Errorf("username or email already in use: %w", ErrUsernameTaken)
+		}
+		return 0, dbError(err)
+	}
+	s.event(ctx, slog.LevelInfo, EventAdminCreated, slog.Int64("user_id", u.ID))
+	return u.ID, nil
+}
