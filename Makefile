@@ -7,6 +7,7 @@ GOTESTFLAGS   ?=
 MYSQL_DSN     ?= root:@tcp(127.0.0.1:3306)/test?parseTime=true
 REDIS_URL     ?= redis://127.0.0.1:6379/0
 FUZZTIME      ?= 30s
+VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 .DEFAULT_GOAL := help
 .PHONY: help run build test test-mysql test-all fuzz bench lint fmt clean
@@ -18,7 +19,7 @@ run: ## start the server on :8080 with embedded SQLite (data/jwtauth.db)
 	$(GO) run ./cmd/jwtauth
 
 build: ## build the binary into bin/jwtauth
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/jwtauth
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.versionString=$(VERSION)" -o $(BIN) ./cmd/jwtauth
 
 test: ## run every test (MariaDB/MySQL and Redis ones too when TEST_MYSQL_DSN / TEST_REDIS_URL are set)
 	@if [ -z "$$TEST_MYSQL_DSN" ]; then \

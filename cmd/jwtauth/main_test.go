@@ -52,7 +52,9 @@ func start(t *testing.T, env map[string]string) (url string, stop func() error, 
 	ctx, cancel := context.WithCancel(context.Background())
 	logs = &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"jwtauth"}, func(k string) string { return env[k] }, logs) }()
+	go func() {
+		done <- run(ctx, []string{"jwtauth"}, func(k string) string { return env[k] }, nil, logs, logs)
+	}()
 	url = "http://" + addr
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		resp, err := http.Get(url + "/healthz")
@@ -198,15 +200,15 @@ func TestRunFinishesInFlightRequests(t *testing.T) {
 }
 
 func TestRunRefusesBadConfiguration(t *testing.T) {
-	err := run(context.Background(), nil, func(k string) string {
+	err := run(context.Background(), []string{"jwtauth"}, func(k string) string {
 		return map[string]string{"BCRYPT_COST": "99"}[k]
-	}, io.Discard)
+	}, nil, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "BCRYPT_COST") {
 		t.Errorf("run = %v, want an error naming BCRYPT_COST", err)
 	}
-	err = run(context.Background(), nil, func(k string) string {
+	err = run(context.Background(), []string{"jwtauth"}, func(k string) string {
 		return map[string]string{"DB_DRIVER": "mysql", "DB_DSN": "root:@tcp(127.0.0.1:1)/none?timeout=1s"}[k]
-	}, io.Discard)
+	}, nil, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "mysql") {
 		t.Errorf("unreachable database: %v", err)
 	}

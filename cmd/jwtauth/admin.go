@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+)
+
+// migrate applies the schema and seeds the roles, then exits: for deploys
+// that migrate before starting the servers.
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	help := "jwtauth migrate\n\nCreates or upgrades the schema and seeds the roles, then exits. Safe to run again.\n"
+	if err := parseFlags("migrate", help, args, stdout, nil); err != nil {
+		return ignoreHelp(err)
+	}
+	a, err := open(ctx, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	fmt.Fprintln(stdout, "migrated:", a.cfg.DBDriver)
+	return nil
+}
+
+// createAdmin creates an account with the admin role. The password never
+// comes from a flag (it would sit in the shell history and the process
+// list): ADMIN_PASSWORD, or standard input (asked for, twice, on a terminal).
+func createAdmin(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var username, email string
+	help := "jwtauth create-admin --username U --email E\n\n" +
+		"Creates an account holding the user and admin roles. The password is read from\n" +
+		"ADMIN_PASSWORD or, when that is unset, from standard input.\n\n"
+	err := parseFlags("create-admin", help, args, stdout, func(fs *flag.FlagSet) {
+		fs.StringVar(&username, "username", "", "the admin's username (3-64 characters)")
+		fs.StringVar(&email, "email", "", "the admin's email address")
+	})
+	if err != nil {
+		return ignoreHelp(err)
+	}
+	if username == "" || email == "" {
+		return usageError{"create-admin: --username and --email are required"}
+	}
+	password := getenv("ADMIN_PASSWORD")
+	if password == "" {
+		if password, err = readPassword(stdin, stderr, username); err != nil {
+			return err
+		}
+	}
+	a, err := open(ctx, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	id, err := a.svc.CreateAdmin(ctx, username, email, password)
+	if err != nil {
+		return fmt.Errorf("create-admin: %w", err)
+	}
+	fmt.Fprintf(stdout, "created admin %q (id %d)\n", username, id)
+	return nil
+}
+
+// readPassword reads the password: asked for twice without echo on a
+// terminal, else the first line of stdin.
+func readPassword(stdin io.Reader, stderr io.Writer, username string) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprintf(stderr, "Password for %s: ", username)
+		first, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprint(stderr, "Again: ")
+		second, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", err
+		}
+		if string(first) != string(second) {
+			return "", errors.New("create-admin: the passwords differ")
+		}
+		return string(first), nil
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("create-admin: read password: %w", err)
+	}
+	password := strings.TrimRight(line, "\r\n")
+	if password == "" {
+		return "", errors.New("create-admin: no password: set ADMIN_PASSWORD or pipe it on standard input")
+	}
+	return password, nil
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// binary is jwtauth built once for the tests that drive it as a subprocess.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "jwtauth-cli")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "jwtauth")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		panic("build jwtauth: " + err.Error() + "\n" + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// jwtauth runs the binary with env (and nothing else of the test's
+// environment but PATH and HOME) and stdin.
+func jwtauth(t *testing.T, env map[string]string, stdin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	code := 0
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{code, out.String(), errOut.String()}
+}
+
+func TestCreateAdminThenSignIn(t *testing.T) {
+	env := map[string]string{"DB_DSN": filepath.Join(t.TempDir(), "jwtauth.db"), "BCRYPT_COST": "4"}
+
+	r := jwtauth(t, env, "Adm1n-password-9\n", "create-admin", "--username", "chief", "--email", "chief@example.com")
+	if r.code != 0 || !strings.Contains(r.stdout, `created admin "chief"`) {
+		t.Fatalf("create-admin: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout+r.stderr, "Adm1n-password-9") {
+		t.Error("create-admin printed the password")
+	}
+	// The same name again, in another case: refused, exit 1.
+	r = jwtauth(t, env, "Adm1n-password-9\n", "create-admin", "--username", "CHIEF", "--email", "x@example.com")
+	if r.code != 1 || !strings.Contains(r.stderr, "already in use") {
+		t.Errorf("duplicate create-admin: exit %d, stderr %s", r.code, r.stderr)
+	}
+	// The password may come from ADMIN_PASSWORD; bad input is refused with a message.
+	env["ADMIN_PASSWORD"] = "short"
+	r = jwtauth(t, env, "", "create-admin", "--username", "deputy", "--email", "deputy@example.com")
+	if r.code != 1 || !strings.Contains(r.stderr, "Password must be at least 8 characters") {
+		t.Errorf("short ADMIN_PASSWORD: exit %d, stderr %s", r.code, r.stderr)
+	}
+	delete(env, "ADMIN_PASSWORD")
+
+	// Sign in as that admin on the server and use the admin API.
+	url, _, _ := start(t, env)
+	code, body := post(t, url+"/api/auth/signin", `{"username":"chief","password":"Adm1n-password-9"}`)
+	if code != 200 || !strings.Contains(body, `"roles":["ROLE_USER","ROLE_ADMIN"]`) {
+		t.Fatalf("signin as the new admin: %d %s", code, body)
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	env := map[string]string{"DB_DSN": filepath.Join(t.TempDir(), "jwtauth.db")}
+	tests := []struct {
+		name       string
+		args       []string
+		code       int
+		stdout     string
+		stderr     string
+		stdin      string
+		env        map[string]string
+		noDatabase bool
+	}{
+		{name: "help", args: []string{"--help"}, stdout: "Usage:", noDatabase: true},
+		{name: "help command", args: []string{"help"}, stdout: "create-admin --username U --email E", noDatabase: true},
+		{name: "create-admin help", args: []string{"create-admin", "--help"}, stdout: "-username", noDatabase: true},
+		{name: "serve help", args: []string{"serve", "-h"}, stdout: "Runs the server", noDatabase: true},
+		{name: "version", args: []string{"version"}, stdout: "jwtauth ", noDatabase: true},
+		{name: "unknown command", args: []string{"frobnicate"}, code: 2, stderr: `unknown command "frobnicate"`, noDatabase: true},
+		{name: "unknown flag", args: []string{"migrate", "--force"}, code: 2, stderr: "flag provided but not defined: -force", noDatabase: true},
+		{name: "no password flag", args: []string{"create-admin", "--username", "u", "--email", "e@x.io", "--password", "p"}, code: 2,
+			stderr: "flag provided but not defined: -password", noDatabase: true},
+		{name: "create-admin without email", args: []string{"create-admin", "--username", "chief"}, code: 2,
+			stderr: "--username and --email are required", noDatabase: true},
+		{name: "create-admin without a password", args: []string{"create-admin", "--username", "chief", "--email", "c@x.io"}, code: 1,
+			stderr: "no password", noDatabase: true},
+		{name: "bad configuration", args: []string{"migrate"}, env: map[string]string{"BCRYPT_COST": "99"}, code: 1,
+			stderr: "BCRYPT_COST", noDatabase: true},
+		{name: "migrate", args: []string{"migrate"}, stdout: "migrated: sqlite"},
+		{name: "migrate again", args: []string{"migrate"}, stdout: "migrated: sqlite"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := map[string]string{}
+			for k, v := range env {
+				e[k] = v
+			}
+			for k, v := range tt.env {
+				e[k] = v
+			}
+			if tt.noDatabase {
+				e["DB_DSN"] = filepath.Join(t.TempDir(), "untouched", "jwtauth.db")
+			}
+			r := jwtauth(t, e, tt.stdin, tt.args...)
+			if r.code != tt.code || !strings.Contains(r.stdout, tt.stdout) || !strings.Contains(r.stderr, tt.stderr) {
+				t.Errorf("exit %d (want %d)\nstdout: %s\nstderr: %s", r.code, tt.code, r.stdout, r.stderr)
+			}
+			if tt.noDatabase {
+				if _, err := os.Stat(e["DB_DSN"]); err == nil {
+					t.Error("a command that failed early created the database")
+				}
+			}
+		})
+	}
+}

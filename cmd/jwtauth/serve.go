@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"gorm.io/gorm"
+
+	"jwtauth/internal/auth"
+	"jwtauth/internal/config"
+	"jwtauth/internal/httpapi"
+	"jwtauth/internal/ratelimit"
+	"jwtauth/internal/store"
+)
+
+// shutdownGrace is how long in-flight requests may take to finish once a
+// stop is asked for.
+const shutdownGrace = 15 * time.Second
+
+// versionString is set at build time (make build); version falls back to
+// the module's build information.
+var versionString string
+
+func version() string {
+	if versionString != "" {
+		return versionString
+	}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return info.Main.Version + " " + s.Value[:12]
+			}
+		}
+		return info.Main.Version + " " + info.GoVersion
+	}
+	return "unknown"
+}
+
+// app is what every command needs: configuration, log, database, service.
+type app struct {
+	cfg    config.Config
+	log    *slog.Logger
+	db     *gorm.DB
+	svc    *auth.Service
+	limits ratelimit.Store
+	close  func()
+}
+
+// open reads the configuration, opens and migrates the database and builds
+// the service. Logs go to logs.
+func open(ctx context.Context, getenv func(string) string, logs io.Writer) (*app, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: newLogger(cfg, logs)}
+	store.LogDriverTo(a.log)
+	var closers []func()
+	a.close = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	fail := func(err error) (*app, error) { a.close(); return nil, err }
+
+	secret := cfg.JWTSecret
+	var signingKey ed25519.PrivateKey
+	if cfg.JWTSigning == "EdDSA" {
+		var created bool
+		if signingKey, created, err = auth.LoadOrCreateEd25519Key(cfg.JWTKeyFile); err != nil {
+			return fail(fmt.Errorf("JWT_KEY_FILE: %w", err))
+		}
+		if created {
+			a.log.Info("generated an Ed25519 signing key", "file", cfg.JWTKeyFile)
+		}
+	} else if len(secret) == 0 {
+		secret = make([]byte, 32)
+		rand.Read(secret)
+		a.log.Warn("JWT_SECRET is not set: using a random secret; tokens will not survive a restart")
+	}
+
+	if a.db, err = store.Open(ctx, cfg.DBDriver, cfg.DBDSN); err != nil {
+		return fail(err)
+	}
+	closers = append(closers, func() { store.Close(a.db) })
+	if err := store.Migrate(ctx, a.db); err != nil {
+		return fail(err)
+	}
+
+	// Rate-limit counters: in process, or in Redis (falling back to
+	// process memory while Redis is unreachable).
+	a.limits = ratelimit.NewMemory(nil)
+	if cfg.RedisURL != "" {
+		rdb, err := ratelimit.NewRedis(cfg.RedisURL)
+		if err != nil {
+			return fail(fmt.Errorf("REDIS_URL: %w", err))
+		}
+		closers = append(closers, func() { rdb.Close() })
+		if err := rdb.Ping(ctx); err != nil {
+			a.log.Warn("Redis does not answer: rate limits count in process until it does", "error", err.Error())
+		}
+		a.limits = ratelimit.NewFallback(rdb, ratelimit.NewMemory(nil), a.log)
+	}
+
+	a.svc, err = auth.New(a.db, auth.Options{
+		Secret:               secret,
+		PreviousSecrets:      cfg.JWTPreviousSecrets,
+		SigningKey:           signingKey,
+		AccessTokenTTL:       cfg.AccessTokenTTL,
+		RefreshTokenTTL:      cfg.RefreshTokenTTL,
+		SessionMaxAge:        cfg.SessionMaxAge,
+		RefreshReuseGrace:    cfg.RefreshReuseGrace,
+		KeepRefreshToken:     !cfg.RefreshRotation,
+		BcryptCost:           cfg.BcryptCost,
+		PasswordMinLength:    cfg.PasswordMinLength,
+		SignupAllowRoles:     cfg.SignupAllowRoles,
+		AuthzCacheTTL:        cfg.AuthzCacheTTL,
+		HashWorkers:          cfg.HashWorkers,
+		HashQueue:            cfg.HashQueue,
+		HashMaxWait:          cfg.HashMaxWait,
+		SignInAccountLimit:   ratelimit.NewRule("signin-user", cfg.SignInUserLimit, a.limits),
+		AllowCommonPasswords: !cfg.RejectCommonPasswords,
+		Logger:               a.log,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return a, nil
+}
+
+// serve runs the HTTP server until ctx is cancelled, then shuts down
+// gracefully: stop accepting, finish in-flight requests, close the database.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	err := parseFlags("serve", "jwtauth serve\n\nRuns the server, configured by the environment (see configs/jwtauth.env.example).\n", args, stdout, nil)
+	if err != nil {
+		return ignoreHelp(err)
+	}
+	a, err := open(ctx, getenv, stdout)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	cfg, log := a.cfg, a.log
+	go a.svc.WarmUp()
+	go pruneSessions(ctx, a.svc, log)
+
+	handler, err := httpapi.NewHandler(a.svc, httpapi.Options{
+		CORSOrigins:    cfg.CORSOrigins,
+		TrustedProxies: cfg.TrustedProxies,
+		SignInLimit:    ratelimit.NewRule("signin-ip", cfg.SignInIPLimit, a.limits),
+		SignUpLimit:    ratelimit.NewRule("signup-ip", cfg.SignUpIPLimit, a.limits),
+		RefreshLimit:   ratelimit.NewRule("refresh-ip", cfg.RefreshIPLimit, a.limits),
+		Logger:         log,
+	})
+	if err != nil {
+		return fmt.Errorf("TRUSTED_PROXIES: %w", err)
+	}
+	srv := &http.Server{
+		Addr:              cfg.Addr,
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("jwtauth listening", "addr", "http://"+displayAddr(ln.Addr()),
+		"database", store.Describe(cfg.DBDriver, cfg.DBDSN), "version", version())
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	log.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// pruneSessions deletes long-ended sessions every hour, so that the session
+// tables hold live sessions and a day of history, not every signin ever.
+func pruneSessions(ctx context.Context, svc *auth.Service, log *slog.Logger) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		if n, err := svc.PruneSessions(ctx); err != nil {
+			log.Warn("pruning ended sessions failed", "error", err)
+		} else if n > 0 {
+			log.Info("pruned ended sessions", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// displayAddr turns ":8080" into "localhost:8080", an address one can paste.
+func displayAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return a.String()
+	}
+	return fmt.Sprintf("localhost:%d", tcp.Port)
+}
