@@ -18,6 +18,7 @@ import (
 	"jwtauth/internal/auth"
 	"jwtauth/internal/config"
 	"jwtauth/internal/httpapi"
+	"jwtauth/internal/metrics"
 	"jwtauth/internal/ratelimit"
 	"jwtauth/internal/store"
 )
@@ -47,12 +48,13 @@ func version() string {
 
 // app is what every command needs: configuration, log, database, service.
 type app struct {
-	cfg    config.Config
-	log    *slog.Logger
-	db     *gorm.DB
-	svc    *auth.Service
-	limits ratelimit.Store
-	close  func()
+	cfg     config.Config
+	log     *slog.Logger
+	db      *gorm.DB
+	svc     *auth.Service
+	limits  ratelimit.Store
+	metrics *metrics.Metrics
+	close   func()
 }
 
 // open reads the configuration, opens and migrates the database and builds
@@ -62,7 +64,7 @@ func open(ctx context.Context, getenv func(string) string, logs io.Writer) (*app
 	if err != nil {
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: newLogger(cfg, logs)}
+	a := &app{cfg: cfg, log: newLogger(cfg, logs), metrics: metrics.New()}
 	store.LogDriverTo(a.log)
 	var closers []func()
 	a.close = func() {
@@ -129,11 +131,16 @@ func open(ctx context.Context, getenv func(string) string, logs io.Writer) (*app
 		HashMaxWait:          cfg.HashMaxWait,
 		SignInAccountLimit:   ratelimit.NewRule("signin-user", cfg.SignInUserLimit, a.limits),
 		AllowCommonPasswords: !cfg.RejectCommonPasswords,
+		CountEvent:           a.metrics.CountEvent,
 		Logger:               a.log,
 	})
 	if err != nil {
 		return fail(err)
 	}
+	if sqlDB, err := a.db.DB(); err == nil {
+		a.metrics.WatchDB(sqlDB, cfg.DBDriver)
+	}
+	a.metrics.WatchHashPool(a.svc.HashPoolStats)
 	return a, nil
 }
 
@@ -160,6 +167,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		SignUpLimit:    ratelimit.NewRule("signup-ip", cfg.SignUpIPLimit, a.limits),
 		RefreshLimit:   ratelimit.NewRule("refresh-ip", cfg.RefreshIPLimit, a.limits),
 		Logger:         log,
+		AccessLog:      cfg.AccessLog,
+		Metrics:        a.metrics,
+		MetricsRoute:   cfg.MetricsAddr == "",
 	})
 	if err != nil {
 		return fmt.Errorf("TRUSTED_PROXIES: %w", err)
@@ -181,8 +191,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info("jwtauth listening", "addr", "http://"+displayAddr(ln.Addr()),
 		"database", store.Describe(cfg.DBDriver, cfg.DBDSN), "version", version())
 
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	servers := []*http.Server{srv}
+	listeners := []net.Listener{ln}
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("METRICS_ADDR: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.metrics.Handler())
+		servers = append(servers, &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second})
+		listeners = append(listeners, mln)
+		log.Info("metrics listening", "addr", "http://"+displayAddr(mln.Addr())+"/metrics")
+	}
+
+	serveErr := make(chan error, len(servers))
+	for i, s := range servers {
+		go func() { serveErr <- s.Serve(listeners[i]) }()
+	}
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
@@ -192,11 +219,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info("shutting down: finishing in-flight requests")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	for _, s := range servers {
+		if err := s.Shutdown(shutdownCtx); err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
 	}
-	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+	for range servers {
+		if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
 	}
 	log.Info("stopped")
 	return nil

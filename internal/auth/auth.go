@@ -165,6 +165,9 @@ func New(db *gorm.DB, opts Options) (*Service, error) {
 	return s, nil
 }
 
+// HashPoolStats reports how many password hashes run and how many wait.
+func (s *Service) HashPoolStats() (running, waiting int) { return s.hashes.stats() }
+
 // WarmUp computes what the first requests would otherwise wait for.
 func (s *Service) WarmUp() { s.dummyHash() }
 

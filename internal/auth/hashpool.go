@@ -63,3 +63,8 @@ func (p *hashPool) tryDo(fn func()) bool {
 		return false
 	}
 }
+
+// stats reports how many hashes run and how many wait.
+func (p *hashPool) stats() (running, waiting int) {
+	return len(p.slots), int(p.waiting.Load())
+}

@@ -75,6 +75,11 @@ type Config struct {
 	HashMaxWait            time.Duration
 	// RejectCommonPasswords refuses new passwords on the common-password list.
 	RejectCommonPasswords bool
+	// MetricsAddr, when set, serves /metrics on a listener of its own
+	// (host:port) instead of the API's.
+	MetricsAddr string
+	// AccessLog writes one log line per request.
+	AccessLog bool
 	// LogLevel is the lowest level written to the log.
 	LogLevel slog.Level
 	// LogFormat is "text" or "json".
@@ -125,6 +130,8 @@ func Load(getenv func(string) string) (Config, error) {
 		HashQueue:             r.intRange("HASH_QUEUE", 64, 0, 100_000),
 		HashMaxWait:           r.duration("HASH_MAX_WAIT", 3*time.Second, time.Millisecond),
 		RejectCommonPasswords: r.boolean("PASSWORD_REJECT_COMMON", true),
+		MetricsAddr:           r.hostPort("METRICS_ADDR"),
+		AccessLog:             r.boolean("ACCESS_LOG", true),
 		LogLevel:              r.level("LOG_LEVEL", slog.LevelInfo),
 		LogFormat:             r.oneOf("LOG_FORMAT", "text", "text", "json"),
 	}
@@ -172,6 +179,17 @@ func (r *reader) get(name string) string { return strings.TrimSpace(r.getenv(nam
 
 func (r *reader) fail(name, format string, args ...any) {
 	r.errs = append(r.errs, name+": "+fmt.Sprintf(format, args...))
+}
+
+func (r *reader) hostPort(name string) string {
+	v := r.get(name)
+	if v == "" {
+		return ""
+	}
+	if _, port, err := net.SplitHostPort(v); err != nil || !validPort(port, true) {
+		r.fail(name, "must be host:port, e.g. 127.0.0.1:9090, got %q", v)
+	}
+	return v
 }
 
 func (r *reader) addr() string {

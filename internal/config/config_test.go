@@ -43,6 +43,7 @@ func TestDefaults(t *testing.T) {
 		HashQueue:             64,
 		HashMaxWait:           3 * time.Second,
 		RejectCommonPasswords: true,
+		AccessLog:             true,
 		LogLevel:              slog.LevelInfo,
 		LogFormat:             "text",
 	}
@@ -123,6 +124,8 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"HASH_QUEUE": "many"}, "HASH_QUEUE"},
 		{map[string]string{"HASH_MAX_WAIT": "0"}, "HASH_MAX_WAIT"},
 		{map[string]string{"PASSWORD_REJECT_COMMON": "maybe"}, "PASSWORD_REJECT_COMMON"},
+		{map[string]string{"METRICS_ADDR": "9090"}, "METRICS_ADDR"},
+		{map[string]string{"ACCESS_LOG": "loud"}, "ACCESS_LOG"},
 		{map[string]string{"BCRYPT_COST": "3"}, "BCRYPT_COST"},
 		{map[string]string{"BCRYPT_COST": "32"}, "BCRYPT_COST"},
 		{map[string]string{"BCRYPT_COST": "ten"}, "BCRYPT_COST"},

@@ -11,12 +11,15 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"jwtauth/internal/auth"
+	"jwtauth/internal/metrics"
 )
 
 // api holds what the handlers share.
 type api struct {
-	svc *auth.Service
-	log *slog.Logger
+	svc       *auth.Service
+	log       *slog.Logger
+	metrics   *metrics.Metrics
+	accessLog bool
 }
 
 // message is the body of every error response, as in the original.

@@ -32,6 +32,40 @@ func requestContext(c *gin.Context) {
 	c.Next()
 }
 
+// observe counts every request for metrics and writes its access log line:
+// method, route template, path, status, duration, client address and
+// request id. Probes (/healthz, /readyz, /metrics) log at debug level.
+func (a *api) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	took := time.Since(start)
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	method := c.Request.Method
+	switch method {
+	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS":
+	default:
+		method = "OTHER" // keep the label set small whatever clients send
+	}
+	status := c.Writer.Status()
+	if a.metrics != nil {
+		a.metrics.ObserveRequest(route, method, status, took)
+	}
+	if !a.accessLog {
+		return
+	}
+	level := slog.LevelInfo
+	if route == "/healthz" || route == "/readyz" || route == "/metrics" {
+		level = slog.LevelDebug
+	}
+	a.log.LogAttrs(c.Request.Context(), level, "request",
+		slog.String("method", method), slog.String("route", route), slog.String("path", c.Request.URL.Path),
+		slog.Int("status", status), slog.Duration("duration", took),
+		slog.String("ip", c.ClientIP()), slog.String("request_id", auth.ClientFrom(c.Request.Context()).RequestID))
+}
+
 // saneRequestID accepts ids a log can carry safely: 1-64 characters of
 // letters, digits and -_.:
 func saneRequestID(id string) bool {

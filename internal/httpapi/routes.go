@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"jwtauth/internal/auth"
+	"jwtauth/internal/metrics"
 	"jwtauth/internal/ratelimit"
 )
 
@@ -25,8 +26,14 @@ type Options struct {
 	TrustedProxies []string
 	// Per-client-address limits; the zero Rule does not limit.
 	SignInLimit, SignUpLimit, RefreshLimit ratelimit.Rule
-	// Logger receives internal errors, recovered panics and rate-limit events.
+	// Logger receives access logs, internal errors and recovered panics.
 	Logger *slog.Logger
+	// AccessLog writes one line per request to Logger (probes at debug level).
+	AccessLog bool
+	// Metrics, when set, counts every request; MetricsRoute also serves
+	// them at GET /metrics (false when they have a listener of their own).
+	Metrics      *metrics.Metrics
+	MetricsRoute bool
 }
 
 // MaxBodyBytes is the largest request body read; larger ones get 413.
@@ -40,7 +47,7 @@ func NewHandler(svc *auth.Service, opts Options) (http.Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &api{svc: svc, log: log}
+	a := &api{svc: svc, log: log, metrics: opts.Metrics, accessLog: opts.AccessLog}
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -50,7 +57,7 @@ func NewHandler(svc *auth.Service, opts Options) (http.Handler, error) {
 	if err := r.SetTrustedProxies(opts.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("trusted proxies: %w", err)
 	}
-	r.Use(a.recoverPanics, requestContext, corsMiddleware(opts.CORSOrigins))
+	r.Use(requestContext, a.observe, a.recoverPanics, corsMiddleware(opts.CORSOrigins))
 	r.NoRoute(a.handle(notFound))
 	r.NoMethod(a.handle(methodNotAllowed))
 
@@ -58,6 +65,9 @@ func NewHandler(svc *auth.Service, opts Options) (http.Handler, error) {
 	r.GET("/healthz", healthz)
 	r.GET("/readyz", a.handle(a.readyz))
 	r.GET("/.well-known/jwks.json", a.jwks)
+	if opts.Metrics != nil && opts.MetricsRoute {
+		r.GET("/metrics", gin.WrapH(opts.Metrics.Handler()))
+	}
 
 	authAPI := r.Group("/api/auth")
 	authAPI.POST("/signup", a.limit(opts.SignUpLimit, "signups"), a.handle(a.signUp))

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -271,4 +272,13 @@ func countUsers(t testing.TB, db *gorm.DB, where string, args ...any) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+func mustSQLDB(t testing.TB, s *testServer) *sql.DB {
+	t.Helper()
+	db, err := s.db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
 }
