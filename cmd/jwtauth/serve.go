@@ -66,6 +66,7 @@ func open(ctx context.Context, getenv func(string) string, logs io.Writer) (*app
 	}
 	a := &app{cfg: cfg, log: newLogger(cfg, logs), metrics: metrics.New()}
 	store.LogDriverTo(a.log)
+	ratelimit.LogRedisTo(a.log)
 	var closers []func()
 	a.close = func() {
 		for i := len(closers) - 1; i >= 0; i-- {

@@ -170,6 +170,9 @@ func (a *api) requireRole(role string) gin.HandlerFunc {
 // cors package does, so the browser (not the server) refuses it and the
 // server never answers a bare 403.
 func corsMiddleware(origins []string) gin.HandlerFunc {
+	if len(origins) == 0 {
+		return func(c *gin.Context) { c.Next() } // no browser origin allowed: plain same-origin serving
+	}
 	cfg := cors.Config{
 		AllowMethods: []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"},
 		AllowHeaders: []string{"x-access-token", "Origin", "Content-Type", "Accept", "Authorization"},

@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	_ "embed"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -39,9 +40,36 @@ type Options struct {
 // MaxBodyBytes is the largest request body read; larger ones get 413.
 const MaxBodyBytes = 1 << 20
 
-// NewHandler returns the whole API as an http.Handler. It fails only on
-// TrustedProxies that are not addresses or CIDRs.
-func NewHandler(svc *auth.Service, opts Options) (http.Handler, error) {
+// Handler is the whole API.
+type Handler struct {
+	http.Handler
+	engine *gin.Engine
+}
+
+// Routes lists the routes as "METHOD /path", with path parameters written
+// {id} as OpenAPI writes them.
+func (h *Handler) Routes() []string {
+	var out []string
+	for _, r := range h.engine.Routes() {
+		parts := strings.Split(r.Path, "/")
+		for i, p := range parts {
+			if strings.HasPrefix(p, ":") {
+				parts[i] = "{" + p[1:] + "}"
+			}
+		}
+		out = append(out, r.Method+" "+strings.Join(parts, "/"))
+	}
+	return out
+}
+
+// openAPI is the document describing every route, served as is.
+//
+//go:embed openapi.json
+var openAPI []byte
+
+// NewHandler returns the whole API. It fails only on TrustedProxies that
+// are not addresses or CIDRs.
+func NewHandler(svc *auth.Service, opts Options) (*Handler, error) {
 	gin.SetMode(gin.ReleaseMode)
 	log := opts.Logger
 	if log == nil {
@@ -65,6 +93,7 @@ func NewHandler(svc *auth.Service, opts Options) (http.Handler, error) {
 	r.GET("/healthz", healthz)
 	r.GET("/readyz", a.handle(a.readyz))
 	r.GET("/.well-known/jwks.json", a.jwks)
+	r.GET("/api/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openAPI) })
 	if opts.Metrics != nil && opts.MetricsRoute {
 		r.GET("/metrics", gin.WrapH(opts.Metrics.Handler()))
 	}
@@ -89,7 +118,7 @@ func NewHandler(svc *auth.Service, opts Options) (http.Handler, error) {
 	admin.DELETE("/users/:id", a.handle(a.deleteUser))
 	admin.POST("/users/:id/signout", a.handle(a.signOutUser))
 
-	return expressPaths(r), nil
+	return &Handler{Handler: expressPaths(r), engine: r}, nil
 }
 
 // expressPaths matches paths the way the original (Express) does: ignoring

@@ -100,7 +100,11 @@ func startServer(t testing.TB, db *gorm.DB, editHTTP func(*httpapi.Options), edi
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	var handler http.Handler = h
+	if tt, ok := t.(*testing.T); ok {
+		handler = validating(tt, h) // every response of every test is checked against the OpenAPI document
+	}
+	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 	return &testServer{Server: srv, db: db, svc: svc, clock: c}
 }

@@ -129,3 +129,14 @@ func (f *Fallback) Reset(ctx context.Context, key string) error {
 	}
 	return f.local.Reset(ctx, key)
 }
+
+// LogRedisTo sends the Redis client's own messages (a failed dial, say) to
+// log instead of bare lines on stderr. The client keeps one logger per
+// process, so the program's wiring calls this once.
+func LogRedisTo(log *slog.Logger) { redis.SetLogger(redisLogger{log}) }
+
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.LogAttrs(ctx, slog.LevelDebug, "redis client", slog.String("message", fmt.Sprintf(format, v...)))
+}

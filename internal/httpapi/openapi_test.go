@@ -1,0 +1,114 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"jwtauth/internal/auth"
+	"jwtauth/internal/httpapi"
+	"jwtauth/internal/metrics"
+	"jwtauth/internal/store/storetest"
+)
+
+// loadOpenAPI reads and checks the served document once.
+var loadOpenAPI = sync.OnceValues(func() (*openapi3.T, error) {
+	doc, err := openapi3.NewLoader().LoadFromFile("openapi.json")
+	if err != nil {
+		return nil, err
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		return nil, fmt.Errorf("invalid OpenAPI document: %w", err)
+	}
+	return doc, nil
+})
+
+var openAPIRouter = sync.OnceValues(func() (routers.Router, error) {
+	doc, err := loadOpenAPI()
+	if err != nil {
+		return nil, err
+	}
+	local := *doc
+	local.Servers = nil // match whatever host the test server has
+	return gorillamux.NewRouter(&local)
+})
+
+// validating checks every response h gives against the OpenAPI document:
+// with it around the test server, the whole test suite is a check that the
+// document tells the truth.
+func validating(t *testing.T, h http.Handler) http.Handler {
+	router, err := openAPIRouter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if route, params, err := router.FindRoute(r); err == nil {
+			in := &openapi3filter.ResponseValidationInput{
+				RequestValidationInput: &openapi3filter.RequestValidationInput{
+					Request: r, PathParams: params, Route: route,
+					Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+				},
+				Status:  rec.Code,
+				Header:  rec.Header(),
+				Options: &openapi3filter.Options{IncludeResponseStatus: true},
+			}
+			in.SetBodyBytes(rec.Body.Bytes())
+			if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+				t.Errorf("%s %s answered %d, which the OpenAPI document does not describe: %v", r.Method, r.URL.Path, rec.Code, err)
+			}
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+	})
+}
+
+// The document lists exactly the routes the router serves.
+func TestOpenAPIMatchesTheRoutes(t *testing.T) {
+	doc, err := loadOpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var documented []string
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			documented = append(documented, method+" "+path)
+		}
+	}
+	svc, err := auth.New(storetest.Open(t, "sqlite"), defaultOptions(newClock()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := httpapi.NewHandler(svc, httpapi.Options{Metrics: metrics.New(), MetricsRoute: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := h.Routes()
+	slices.Sort(documented)
+	slices.Sort(served)
+	if !slices.Equal(documented, served) {
+		t.Errorf("documented and served routes differ\ndocumented: %s\nserved:     %s",
+			strings.Join(documented, ", "), strings.Join(served, ", "))
+	}
+
+	// And the server serves the document.
+	s := newServer(t, "sqlite")
+	r := s.get(t, "/api/openapi.json", "")
+	if r.status != 200 || !strings.HasPrefix(r.contentType(), "application/json") || !strings.Contains(string(r.body), `"openapi": "3.0.3"`) {
+		t.Errorf("/api/openapi.json: %d %s", r.status, r.contentType())
+	}
+}
