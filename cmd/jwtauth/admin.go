@@ -20,7 +20,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if err := parseFlags("migrate", help, args, stdout, nil); err != nil {
 		return ignoreHelp(err)
 	}
-	a, err := open(ctx, getenv, stderr)
+	a, err := open(ctx, getenv, stderr, false)
 	if err != nil {
 		return err
 	}
@@ -53,7 +53,7 @@ func createAdmin(ctx context.Context, args []string, getenv func(string) string,
 			return err
 		}
 	}
-	a, err := open(ctx, getenv, stderr)
+	a, err := open(ctx, getenv, stderr, false)
 	if err != nil {
 		return err
 	}

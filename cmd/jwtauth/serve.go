@@ -58,8 +58,9 @@ type app struct {
 }
 
 // open reads the configuration, opens and migrates the database and builds
-// the service. Logs go to logs.
-func open(ctx context.Context, getenv func(string) string, logs io.Writer) (*app, error) {
+// the service. Logs go to logs. Only a server (serving) needs a signing key
+// that outlives it; the other commands sign nothing.
+func open(ctx context.Context, getenv func(string) string, logs io.Writer, serving bool) (*app, error) {
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return nil, err
@@ -88,7 +89,9 @@ func open(ctx context.Context, getenv func(string) string, logs io.Writer) (*app
 	} else if len(secret) == 0 {
 		secret = make([]byte, 32)
 		rand.Read(secret)
-		a.log.Warn("JWT_SECRET is not set: using a random secret; tokens will not survive a restart")
+		if serving {
+			a.log.Warn("JWT_SECRET is not set: using a random secret; tokens will not survive a restart")
+		}
 	}
 
 	if a.db, err = store.Open(ctx, cfg.DBDriver, cfg.DBDSN); err != nil {
@@ -152,7 +155,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return ignoreHelp(err)
 	}
-	a, err := open(ctx, getenv, stdout)
+	a, err := open(ctx, getenv, stdout, true)
 	if err != nil {
 		return err
 	}
