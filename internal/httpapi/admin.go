@@ -48,7 +48,7 @@ func (a *api) listUsers(c *gin.Context) error {
 	if len(q) > 254 {
 		return auth.Invalid("Failed! q must be at most 254 characters.")
 	}
-	p, err := a.svc.ListUsers(c.Request.Context(), q, page, size)
+	p, err := a.svc.ListUsers(reqCtx(c), q, page, size)
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ func (a *api) getUser(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	u, err := a.svc.User(c.Request.Context(), id)
+	u, err := a.svc.User(reqCtx(c), id)
 	if err != nil {
 		return err
 	}
@@ -126,7 +126,7 @@ func (a *api) setRoles(c *gin.Context) error {
 	if f.Roles == nil {
 		return auth.Invalid(`Failed! Send the roles to give, e.g. {"roles":["user","moderator"]}.`)
 	}
-	u, err := a.svc.SetRoles(c.Request.Context(), principal(c), id, *f.Roles)
+	u, err := a.svc.SetRoles(reqCtx(c), principal(c), id, *f.Roles)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func (a *api) deleteUser(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.svc.DeleteUser(c.Request.Context(), principal(c), id); err != nil {
+	if err := a.svc.DeleteUser(reqCtx(c), principal(c), id); err != nil {
 		return err
 	}
 	c.JSON(http.StatusOK, message{"User deleted."})
@@ -151,7 +151,7 @@ func (a *api) signOutUser(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	n, err := a.svc.SignOutUser(c.Request.Context(), principal(c), id)
+	n, err := a.svc.SignOutUser(reqCtx(c), principal(c), id)
 	if err != nil {
 		return err
 	}

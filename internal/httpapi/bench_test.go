@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gin-gonic/gin"
+
 	"jwtauth/internal/auth"
 )
 
@@ -54,3 +56,17 @@ func benchSignIn(b *testing.B, username string) {
 
 func BenchmarkSignInWrongPassword(b *testing.B) { benchSignIn(b, "known") }
 func BenchmarkSignInUnknownUser(b *testing.B)   { benchSignIn(b, "unknown") }
+
+// BenchmarkFloor is a bare Gin router writing a constant string: what the
+// boards would cost with nothing of jwtauth around them.
+func BenchmarkFloor(b *testing.B) {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.GET("/api/test/all", func(c *gin.Context) { c.String(http.StatusOK, "Public Content.") })
+	req := httptest.NewRequest("GET", "/api/test/all", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+	}
+}

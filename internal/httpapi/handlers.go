@@ -41,7 +41,7 @@ func (a *api) signUp(c *gin.Context) error {
 	if err := bind(c, &f); err != nil {
 		return err
 	}
-	err := a.svc.SignUp(c.Request.Context(), auth.SignUpInput{
+	err := a.svc.SignUp(reqCtx(c), auth.SignUpInput{
 		Username: f.username(), Email: f.email(), Password: f.password(), Roles: f.Roles,
 	})
 	if err != nil {
@@ -67,7 +67,7 @@ func (a *api) signIn(c *gin.Context) error {
 	if err := bind(c, &f); err != nil {
 		return err
 	}
-	acct, err := a.svc.SignIn(c.Request.Context(), f.username(), f.password())
+	acct, err := a.svc.SignIn(reqCtx(c), f.username(), f.password())
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func (a *api) refreshToken(c *gin.Context) error {
 	if err := bind(c, &f); err != nil {
 		return err
 	}
-	tokens, err := a.svc.Refresh(c.Request.Context(), deref(f.RefreshToken))
+	tokens, err := a.svc.Refresh(reqCtx(c), deref(f.RefreshToken))
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func (a *api) signOut(c *gin.Context) error {
 			return err
 		}
 	}
-	if err := a.svc.SignOut(c.Request.Context(), principal(c), deref(f.RefreshToken), f.All); err != nil {
+	if err := a.svc.SignOut(reqCtx(c), principal(c), deref(f.RefreshToken), f.All); err != nil {
 		return err
 	}
 	c.JSON(http.StatusOK, message{"You've been signed out!"})

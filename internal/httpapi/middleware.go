@@ -1,12 +1,15 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-contrib/cors"
@@ -16,20 +19,46 @@ import (
 	"jwtauth/internal/ratelimit"
 )
 
+// requestIDHeader carries the request id both ways.
+const requestIDHeader = "X-Request-ID"
+
+// requestIDs makes ids unique across instances and restarts without a
+// random read per request: a random prefix per process and a counter.
+var requestIDs = struct {
+	prefix string
+	n      atomic.Uint64
+}{prefix: randomHex(6)}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
 // requestContext gives every request an id (the client's X-Request-ID when
-// it is sane, a new one otherwise, echoed back) and puts it with the client
-// address into the request's context, for the events logged while serving it.
+// it is sane, a new one otherwise), echoed in the response, where reqCtx
+// reads it back when something is logged.
 func requestContext(c *gin.Context) {
-	id := c.GetHeader("X-Request-ID")
+	id := c.GetHeader(requestIDHeader)
 	if !saneRequestID(id) {
-		b := make([]byte, 12)
-		rand.Read(b)
-		id = hex.EncodeToString(b)
+		id = requestIDs.prefix + "-" + strconv.FormatUint(requestIDs.n.Add(1), 36)
 	}
-	c.Header("X-Request-ID", id)
-	ctx := auth.WithClient(c.Request.Context(), auth.Client{IP: c.ClientIP(), RequestID: id})
-	c.Request = c.Request.WithContext(ctx)
+	c.Writer.Header()[requestIDHeader] = []string{id}
 	c.Next()
+}
+
+// reqCtx is the request's context carrying who sent it, for the events the
+// service logs. It is built only for the handlers that may log one, so the
+// hot paths (token checks, boards) do not pay for it.
+func reqCtx(c *gin.Context) context.Context {
+	return auth.WithClient(c.Request.Context(), auth.Client{IP: c.ClientIP(), RequestID: requestID(c)})
+}
+
+func requestID(c *gin.Context) string {
+	if v := c.Writer.Header()[requestIDHeader]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // observe counts every request for metrics and writes its access log line:
@@ -63,7 +92,7 @@ func (a *api) observe(c *gin.Context) {
 	a.log.LogAttrs(c.Request.Context(), level, "request",
 		slog.String("method", method), slog.String("route", route), slog.String("path", c.Request.URL.Path),
 		slog.Int("status", status), slog.Duration("duration", took),
-		slog.String("ip", c.ClientIP()), slog.String("request_id", auth.ClientFrom(c.Request.Context()).RequestID))
+		slog.String("ip", c.ClientIP()), slog.String("request_id", requestID(c)))
 }
 
 // saneRequestID accepts ids a log can carry safely: 1-64 characters of
@@ -89,7 +118,7 @@ func (a *api) limit(rule ratelimit.Rule, what string) gin.HandlerFunc {
 			a.log.Warn("rate limit check failed; request let through", "rule", rule.Name(), "error", err.Error())
 		}
 		if err == nil && !d.Allowed {
-			a.svc.LogEvent(c.Request.Context(), slog.LevelWarn, auth.EventRateLimited, slog.String("rule", rule.Name()))
+			a.svc.LogEvent(reqCtx(c), slog.LevelWarn, auth.EventRateLimited, slog.String("rule", rule.Name()))
 			a.fail(c, auth.TooMany(what, d.RetryAfter))
 			return
 		}

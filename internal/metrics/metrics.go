@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,19 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	events   *prometheus.CounterVec
+	// series caches the instruments of each (route, method, status): the
+	// label lookup is the costliest part of counting a request.
+	series sync.Map // seriesKey -> series
+}
+
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+type series struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
 }
 
 // New returns the instruments, registered with the Go runtime and process
@@ -52,8 +66,16 @@ func New() *Metrics {
 // ObserveRequest counts one answered request. route is the route template
 // ("/api/admin/users/:id"), so that ids do not multiply the series.
 func (m *Metrics) ObserveRequest(route, method string, status int, took time.Duration) {
-	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(route, method).Observe(took.Seconds())
+	key := seriesKey{route, method, status}
+	s, ok := m.series.Load(key)
+	if !ok {
+		s, _ = m.series.LoadOrStore(key, series{
+			count:    m.requests.WithLabelValues(route, method, strconv.Itoa(status)),
+			duration: m.duration.WithLabelValues(route, method),
+		})
+	}
+	s.(series).count.Inc()
+	s.(series).duration.Observe(took.Seconds())
 }
 
 // CountEvent counts an authentication event.
