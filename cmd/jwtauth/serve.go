@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"runtime/debug"
 	"time"
 
@@ -161,8 +162,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer a.close()
 	cfg, log := a.cfg, a.log
-	go a.svc.WarmUp()
-	go pruneSessions(ctx, a.svc, log)
 
 	handler, err := httpapi.NewHandler(a.svc, httpapi.Options{
 		CORSOrigins:    cfg.CORSOrigins,
@@ -178,12 +177,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("TRUSTED_PROXIES: %w", err)
 	}
+	// Deadlines cost a timer operation per request each, so the server
+	// keeps the two that bound idle connections (slowloris, keep-alive);
+	// handlers that read a body set their own read deadline (httpapi), and
+	// every answer is small enough to be written without waiting on the
+	// client.
 	srv := &http.Server{
 		Addr:              cfg.Addr,
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -210,6 +212,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Info("metrics listening", "addr", "http://"+displayAddr(mln.Addr())+"/metrics")
 	}
 
+	if cfg.PprofAddr != "" {
+		pln, err := net.Listen("tcp", cfg.PprofAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("PPROF_ADDR: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		servers = append(servers, &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second})
+		listeners = append(listeners, pln)
+		log.Warn("profiler listening: keep it private", "addr", "http://"+displayAddr(pln.Addr())+"/debug/pprof/")
+	}
+
+	go a.svc.WarmUp()
+	go pruneSessions(ctx, a.svc, log)
 	serveErr := make(chan error, len(servers))
 	for i, s := range servers {
 		go func() { serveErr <- s.Serve(listeners[i]) }()

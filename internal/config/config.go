@@ -80,6 +80,9 @@ type Config struct {
 	MetricsAddr string
 	// AccessLog writes one log line per request.
 	AccessLog bool
+	// PprofAddr, when set, serves Go's profiler (net/http/pprof) on this
+	// host:port, for diagnosing a live server; keep it private.
+	PprofAddr string
 	// LogLevel is the lowest level written to the log.
 	LogLevel slog.Level
 	// LogFormat is "text" or "json".
@@ -132,6 +135,7 @@ func Load(getenv func(string) string) (Config, error) {
 		RejectCommonPasswords: r.boolean("PASSWORD_REJECT_COMMON", true),
 		MetricsAddr:           r.hostPort("METRICS_ADDR"),
 		AccessLog:             r.boolean("ACCESS_LOG", true),
+		PprofAddr:             r.hostPort("PPROF_ADDR"),
 		LogLevel:              r.level("LOG_LEVEL", slog.LevelInfo),
 		LogFormat:             r.oneOf("LOG_FORMAT", "text", "text", "json"),
 	}

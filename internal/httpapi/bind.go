@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -99,6 +100,9 @@ func deref(s *string) string {
 	return *s
 }
 
+// bodyTimeout bounds how long a client may take to send a request body.
+const bodyTimeout = 30 * time.Second
+
 var errContentType = auth.Invalid("Failed! Send the body as JSON (Content-Type: application/json) " +
 	"or as a form (application/x-www-form-urlencoded).")
 
@@ -106,6 +110,9 @@ var errContentType = auth.Invalid("Failed! Send the body as JSON (Content-Type: 
 // forms (what Postman's "form-data" sends), at most MaxBodyBytes. Every way
 // a body can be wrong ends in a 4xx with a message saying how.
 func bind(c *gin.Context, f formBody) error {
+	// The server sets no read timeout for all requests; a body must arrive
+	// within bodyTimeout. (Not every ResponseWriter supports deadlines.)
+	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(bodyTimeout))
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
 	mediaType, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil {
