@@ -18,9 +18,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"golang.org/x/crypto/bcrypt"
 	"gorm.io/gorm"
 
+	"jwtauth/internal/bcrypt"
 	"jwtauth/internal/ratelimit"
 	"jwtauth/internal/store"
 )
