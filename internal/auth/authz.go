@@ -26,9 +26,10 @@ type authzEntry struct {
 // on every instance, without a query per request. Concurrent misses for
 // one user share a single query.
 type authzCache struct {
-	db    *gorm.DB
-	now   func() time.Time
-	cache *otter.Cache[authzKey, authzEntry] // nil when ttl is 0
+	db     *gorm.DB
+	now    func() time.Time
+	cache  *otter.Cache[authzKey, authzEntry] // nil when ttl is 0
+	loader otter.Loader[authzKey, authzEntry] // made once: a method value per call would allocate
 }
 
 // authzCacheSize bounds the memory the cache may take (about 100 bytes an entry).
@@ -38,6 +39,7 @@ const authzCacheSize = 100_000
 // instead of the wall clock (tests).
 func newAuthzCache(db *gorm.DB, ttl time.Duration, now func() time.Time, injectedClock bool) *authzCache {
 	c := &authzCache{db: db, now: now}
+	c.loader = otter.LoaderFunc[authzKey, authzEntry](c.load)
 	if ttl <= 0 {
 		return c
 	}
@@ -56,7 +58,7 @@ func (c *authzCache) get(ctx context.Context, k authzKey) (authzEntry, error) {
 	if c.cache == nil {
 		return c.load(ctx, k)
 	}
-	return c.cache.Get(ctx, k, otter.LoaderFunc[authzKey, authzEntry](c.load))
+	return c.cache.Get(ctx, k, c.loader)
 }
 
 // forget drops what this instance cached for a token's claims, so that a

@@ -92,25 +92,23 @@ func (a *api) fail(c *gin.Context, err error) {
 	}
 }
 
-// recoverPanics turns a panic into a logged 500 JSON answer instead of a
-// dropped connection and a stack trace on the client's screen.
-func (a *api) recoverPanics(c *gin.Context) {
-	defer func() {
-		rec := recover()
-		if rec == nil {
-			return
-		}
-		if rec == http.ErrAbortHandler {
-			panic(rec)
-		}
-		a.log.LogAttrs(c.Request.Context(), slog.LevelError, "panic",
-			slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
-			slog.Any("panic", rec), slog.String("stack", string(debug.Stack())))
-		if !c.Writer.Written() {
-			c.AbortWithStatusJSON(http.StatusInternalServerError, message{"Internal server error."})
-		}
-	}()
-	c.Next()
+// recover turns a panic into a logged 500 JSON answer instead of a dropped
+// connection and a stack trace on the client's screen. It is deferred by
+// frame.
+func (a *api) recover(c *gin.Context) {
+	rec := recover()
+	if rec == nil {
+		return
+	}
+	if rec == http.ErrAbortHandler {
+		panic(rec)
+	}
+	a.log.LogAttrs(c.Request.Context(), slog.LevelError, "panic",
+		slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
+		slog.Any("panic", rec), slog.String("stack", string(debug.Stack())))
+	if !c.Writer.Written() {
+		c.AbortWithStatusJSON(http.StatusInternalServerError, message{"Internal server error."})
+	}
 }
 
 func notFound(*gin.Context) error         { return errNotFound }

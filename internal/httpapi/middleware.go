@@ -35,15 +35,21 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// requestContext gives every request an id (the client's X-Request-ID when
-// it is sane, a new one otherwise), echoed in the response, where reqCtx
-// reads it back when something is logged.
-func requestContext(c *gin.Context) {
-	id := c.GetHeader(requestIDHeader)
-	if !saneRequestID(id) {
-		id = requestIDs.prefix + "-" + strconv.FormatUint(requestIDs.n.Add(1), 36)
+// frame is the first middleware of every request, in one function because
+// every call on the hot path costs: it gives the request an id (the
+// client's X-Request-ID when it is sane, a new one otherwise), echoed in
+// the response, where reqCtx reads it back when something is logged; it
+// turns a panic into a 500; and it counts the request for metrics and the
+// access log.
+func (a *api) frame(c *gin.Context) {
+	start := time.Now()
+	if ids := c.Request.Header["X-Request-Id"]; len(ids) == 1 && saneRequestID(ids[0]) { // canonical form
+		c.Writer.Header()[requestIDHeader] = ids
+	} else {
+		c.Writer.Header()[requestIDHeader] = []string{requestIDs.prefix + "-" + strconv.FormatUint(requestIDs.n.Add(1), 36)}
 	}
-	c.Writer.Header()[requestIDHeader] = []string{id}
+	defer a.observe(c, start)
+	defer a.recover(c)
 	c.Next()
 }
 
@@ -61,12 +67,13 @@ func requestID(c *gin.Context) string {
 	return ""
 }
 
-// observe counts every request for metrics and writes its access log line:
+// observe counts a request for metrics and writes its access log line:
 // method, route template, path, status, duration, client address and
 // request id. Probes (/healthz, /readyz, /metrics) log at debug level.
-func (a *api) observe(c *gin.Context) {
-	start := time.Now()
-	c.Next()
+func (a *api) observe(c *gin.Context, start time.Time) {
+	if a.metrics == nil && !a.accessLog {
+		return
+	}
 	took := time.Since(start)
 	route := c.FullPath()
 	if route == "" {
@@ -126,72 +133,79 @@ func (a *api) limit(rule ratelimit.Rule, what string) gin.HandlerFunc {
 	}
 }
 
-// principalKey is where requireToken leaves the authenticated user.
+// principalKey is where guard leaves the authenticated user.
 const principalKey = "jwtauth.principal"
 
 func setPrincipal(c *gin.Context, p auth.Principal) { c.Set(principalKey, p) }
 
-// principal returns the user requireToken authenticated; the zero Principal
-// (no roles) when the route is not behind requireToken.
+// principal returns the user guard authenticated (with keep); the zero
+// Principal (no roles) otherwise.
 func principal(c *gin.Context) auth.Principal {
 	p, _ := c.Get(principalKey)
 	pr, _ := p.(auth.Principal)
 	return pr
 }
 
-// requireToken lets a request through only with a valid access token of an
-// existing user, in x-access-token (the original's header) or
-// Authorization: Bearer.
-func (a *api) requireToken(c *gin.Context) {
-	token, err := accessToken(c.Request.Header)
-	if err == nil {
+// guard lets a request through only with a valid access token (in
+// x-access-token, the original's header, or Authorization: Bearer) of an
+// existing user holding role ("" for any signed-in user). With keep, the
+// handler finds the user with principal; the boards need nothing more, and
+// storing it costs allocations on the hottest path.
+func (a *api) guard(role string, keep bool) gin.HandlerFunc {
+	var lacksRole error
+	if role != "" {
+		lacksRole = auth.RoleRequired(role)
+	}
+	return func(c *gin.Context) {
+		token, err := accessToken(c.Request.Header)
 		var p auth.Principal
-		p, err = a.svc.Authenticate(c.Request.Context(), token)
 		if err == nil {
-			setPrincipal(c, p)
-			c.Next()
+			p, err = a.svc.Authenticate(c.Request.Context(), token)
+		}
+		switch {
+		case err != nil:
+			a.fail(c, err)
+			return
+		case role != "" && !p.HasRole(role):
+			a.fail(c, lacksRole)
 			return
 		}
+		if keep {
+			setPrincipal(c, p)
+		}
+		c.Next()
 	}
-	a.fail(c, err)
 }
 
 // accessToken finds the token. Sent twice, it must be the same token: two
 // different ones is a confused or hostile client, not a choice to make.
+// (Incoming header names are canonical, so the map is read directly.)
 func accessToken(h http.Header) (string, error) {
-	var tokens []string
-	for _, v := range h.Values("X-Access-Token") {
+	var found string
+	for _, v := range h["X-Access-Token"] {
 		// Frontends send "null" or "undefined" when no one is signed in.
-		if v = strings.TrimSpace(v); v != "" && v != "null" && v != "undefined" {
-			tokens = append(tokens, v)
+		if v = strings.TrimSpace(v); v == "" || v == "null" || v == "undefined" {
+			continue
 		}
-	}
-	for _, v := range h.Values("Authorization") {
-		scheme, token, ok := strings.Cut(strings.TrimSpace(v), " ")
-		if token = strings.TrimSpace(token); ok && strings.EqualFold(scheme, "Bearer") && token != "" {
-			tokens = append(tokens, token)
-		}
-	}
-	if len(tokens) == 0 {
-		return "", auth.ErrNoToken
-	}
-	for _, t := range tokens[1:] {
-		if t != tokens[0] {
+		if found != "" && v != found {
 			return "", auth.ErrTokenInvalid
 		}
+		found = v
 	}
-	return tokens[0], nil
-}
-
-// requireRole lets through only users holding role (after requireToken).
-func (a *api) requireRole(role string) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		if !principal(c).HasRole(role) {
-			a.fail(c, auth.RoleRequired(role))
-			return
+	for _, v := range h["Authorization"] {
+		scheme, token, ok := strings.Cut(strings.TrimSpace(v), " ")
+		if token = strings.TrimSpace(token); !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+			continue
 		}
-		c.Next()
+		if found != "" && token != found {
+			return "", auth.ErrTokenInvalid
+		}
+		found = token
 	}
+	if found == "" {
+		return "", auth.ErrNoToken
+	}
+	return found, nil
 }
 
 // corsMiddleware answers browsers from the configured origins. A request
@@ -217,7 +231,10 @@ func corsMiddleware(origins []string) gin.HandlerFunc {
 	handle := cors.New(cfg)
 	return func(c *gin.Context) {
 		origin := c.GetHeader("Origin")
-		if origin == "" || allowAll || slices.Contains(origins, origin) {
+		if origin == "" {
+			return // not a cross-origin request
+		}
+		if allowAll || slices.Contains(origins, origin) {
 			handle(c)
 			return
 		}

@@ -85,7 +85,7 @@ func NewHandler(svc *auth.Service, opts Options) (*Handler, error) {
 	if err := r.SetTrustedProxies(opts.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("trusted proxies: %w", err)
 	}
-	r.Use(requestContext, a.observe, a.recoverPanics, corsMiddleware(opts.CORSOrigins))
+	r.Use(a.frame, corsMiddleware(opts.CORSOrigins))
 	r.NoRoute(a.handle(notFound))
 	r.NoMethod(a.handle(methodNotAllowed))
 
@@ -102,16 +102,15 @@ func NewHandler(svc *auth.Service, opts Options) (*Handler, error) {
 	authAPI.POST("/signup", a.limit(opts.SignUpLimit, "signups"), a.handle(a.signUp))
 	authAPI.POST("/signin", a.limit(opts.SignInLimit, "sign-in attempts"), a.handle(a.signIn))
 	authAPI.POST("/refreshtoken", a.limit(opts.RefreshLimit, "refresh requests"), a.handle(a.refreshToken))
-	authAPI.POST("/signout", a.requireToken, a.handle(a.signOut))
+	authAPI.POST("/signout", a.guard("", true), a.handle(a.signOut))
 
 	test := r.Group("/api/test")
 	test.GET("/all", text("Public Content."))
-	signedIn := test.Group("", a.requireToken)
-	signedIn.GET("/user", text("User Content."))
-	signedIn.GET("/mod", a.requireRole(auth.RoleModerator), text("Moderator Content."))
-	signedIn.GET("/admin", a.requireRole(auth.RoleAdmin), text("Admin Content."))
+	test.GET("/user", a.guard("", false), text("User Content."))
+	test.GET("/mod", a.guard(auth.RoleModerator, false), text("Moderator Content."))
+	test.GET("/admin", a.guard(auth.RoleAdmin, false), text("Admin Content."))
 
-	admin := r.Group("/api/admin", a.requireToken, a.requireRole(auth.RoleAdmin))
+	admin := r.Group("/api/admin", a.guard(auth.RoleAdmin, true))
 	admin.GET("/users", a.handle(a.listUsers))
 	admin.GET("/users/:id", a.handle(a.getUser))
 	admin.PUT("/users/:id/roles", a.handle(a.setRoles))

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,20 +23,23 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	events   *prometheus.CounterVec
-	// series caches the instruments of each (route, method, status): the
-	// label lookup is the costliest part of counting a request.
-	series sync.Map // seriesKey -> series
+
+	// routes caches each route's instruments, so that counting a request
+	// costs two map reads and two atomic adds, without the label lookups
+	// or allocations of the vectors. It is copied on write: routes are few
+	// and fixed, requests are many.
+	mu     sync.Mutex
+	routes atomic.Pointer[map[string]map[string]*route]
 }
 
-type seriesKey struct {
-	route, method string
-	status        int
+// route holds the instruments of one route template and method.
+type route struct {
+	name, method string
+	duration     prometheus.Observer
+	statuses     [600]atomic.Pointer[counter] // by status code
 }
 
-type series struct {
-	count    prometheus.Counter
-	duration prometheus.Observer
-}
+type counter struct{ prometheus.Counter }
 
 // New returns the instruments, registered with the Go runtime and process
 // collectors.
@@ -65,17 +69,49 @@ func New() *Metrics {
 
 // ObserveRequest counts one answered request. route is the route template
 // ("/api/admin/users/:id"), so that ids do not multiply the series.
-func (m *Metrics) ObserveRequest(route, method string, status int, took time.Duration) {
-	key := seriesKey{route, method, status}
-	s, ok := m.series.Load(key)
-	if !ok {
-		s, _ = m.series.LoadOrStore(key, series{
-			count:    m.requests.WithLabelValues(route, method, strconv.Itoa(status)),
-			duration: m.duration.WithLabelValues(route, method),
-		})
+func (m *Metrics) ObserveRequest(name, method string, status int, took time.Duration) {
+	r := m.route(name, method)
+	r.duration.Observe(took.Seconds())
+	if status < 0 || status >= len(r.statuses) {
+		m.requests.WithLabelValues(name, method, strconv.Itoa(status)).Inc()
+		return
 	}
-	s.(series).count.Inc()
-	s.(series).duration.Observe(took.Seconds())
+	c := r.statuses[status].Load()
+	if c == nil {
+		c = &counter{m.requests.WithLabelValues(name, method, strconv.Itoa(status))}
+		if !r.statuses[status].CompareAndSwap(nil, c) {
+			c = r.statuses[status].Load()
+		}
+	}
+	c.Inc()
+}
+
+func (m *Metrics) route(name, method string) *route {
+	if routes := m.routes.Load(); routes != nil {
+		if r := (*routes)[name][method]; r != nil {
+			return r
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next := map[string]map[string]*route{}
+	if routes := m.routes.Load(); routes != nil {
+		for n, byMethod := range *routes {
+			next[n] = byMethod
+		}
+		if r := (*routes)[name][method]; r != nil {
+			return r
+		}
+	}
+	byMethod := map[string]*route{}
+	for k, v := range next[name] {
+		byMethod[k] = v
+	}
+	r := &route{name: name, method: method, duration: m.duration.WithLabelValues(name, method)}
+	byMethod[method] = r
+	next[name] = byMethod
+	m.routes.Store(&next)
+	return r
 }
 
 // CountEvent counts an authentication event.
