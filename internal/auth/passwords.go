@@ -1,27 +1,26 @@
 package auth
 
 import (
+	_ "embed"
+	"slices"
 	"strings"
 	"sync"
-
-	"github.com/trustelem/zxcvbn/frequency"
 )
 
-// commonPasswords is the set of the 30,000 most common passwords of
-// zxcvbn's list (github.com/trustelem/zxcvbn, a port of Dropbox's zxcvbn),
-// built on first use. NIST SP 800-63B asks for exactly this check instead of
-// composition rules.
-var commonPasswords = sync.OnceValue(func() map[string]struct{} {
-	list := frequency.FrequencyLists["passwords"]
-	set := make(map[string]struct{}, len(list))
-	for _, p := range list {
-		set[p] = struct{}{}
-	}
-	return set
+// commonPasswordsFile is the 30,000 most common passwords of zxcvbn's list
+// (see data/README.md), lower-cased and sorted.
+//
+//go:embed data/common-passwords.txt
+var commonPasswordsFile string
+
+// commonPasswords is that list split into lines, on first use. NIST SP
+// 800-63B asks for exactly this check instead of composition rules.
+var commonPasswords = sync.OnceValue(func() []string {
+	return strings.Split(strings.TrimSuffix(commonPasswordsFile, "\n"), "\n")
 })
 
 // isCommonPassword reports whether password, ignoring case, is on the list.
 func isCommonPassword(password string) bool {
-	_, found := commonPasswords()[strings.ToLower(password)]
+	_, found := slices.BinarySearch(commonPasswords(), strings.ToLower(password))
 	return found
 }
