@@ -134,7 +134,7 @@ func Load(getenv func(string) string) (Config, error) {
 		HashMaxWait:           r.duration("HASH_MAX_WAIT", 3*time.Second, time.Millisecond),
 		RejectCommonPasswords: r.boolean("PASSWORD_REJECT_COMMON", true),
 		MetricsAddr:           r.hostPort("METRICS_ADDR"),
-		AccessLog:             r.boolean("ACCESS_LOG", true),
+		AccessLog:             r.boolean("ACCESS_LOG", false),
 		PprofAddr:             r.hostPort("PPROF_ADDR"),
 		LogLevel:              r.level("LOG_LEVEL", slog.LevelInfo),
 		LogFormat:             r.oneOf("LOG_FORMAT", "text", "text", "json"),

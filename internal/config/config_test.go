@@ -43,9 +43,9 @@ func TestDefaults(t *testing.T) {
 		HashQueue:             64,
 		HashMaxWait:           3 * time.Second,
 		RejectCommonPasswords: true,
-		AccessLog:             true,
-		LogLevel:              slog.LevelInfo,
-		LogFormat:             "text",
+
+		LogLevel:  slog.LevelInfo,
+		LogFormat: "text",
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
