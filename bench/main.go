@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -44,7 +45,8 @@ var (
 	users    = flag.Int("users", 1000, "distinct users (and admins) whose tokens the board runs rotate through")
 	mysqlDSN = flag.String("mysql", firstNonEmpty(os.Getenv("BENCH_MYSQL_DSN"), os.Getenv("TEST_MYSQL_DSN")),
 		"MySQL/MariaDB DSN to repeat the jwtauth runs on (default: $BENCH_MYSQL_DSN or $TEST_MYSQL_DSN)")
-	keep = flag.Bool("keep", false, "keep the work directory (binaries, databases, server logs)")
+	keep    = flag.Bool("keep", false, "keep the work directory (binaries, databases, server logs)")
+	profile = flag.String("profile", "", "write CPU profiles of jwtauth during the board runs (SQLite) into this directory")
 )
 
 func main() {
@@ -147,7 +149,13 @@ func (b *bench) run(engine, dsn string, floor *server) {
 	adminTokens := setup.accounts("a", *users, "user", "admin")
 	setup.stop()
 
-	j := b.start("jwtauth-"+engine, b.path("jwtauth"), nil, append(env, jwtauthEnv(cost)...), "/healthz")
+	jEnv := append(env, jwtauthEnv(cost)...)
+	pprofAddr := ""
+	if *profile != "" && engine == "sqlite" {
+		pprofAddr = b.addr()
+		jEnv = append(jEnv, "PPROF_ADDR="+pprofAddr)
+	}
+	j := b.start("jwtauth-"+engine, b.path("jwtauth"), nil, jEnv, "/healthz")
 	defer j.stop()
 
 	all := target{method: "GET", path: "/api/test/all"}
@@ -166,6 +174,25 @@ func (b *bench) run(engine, dsn string, floor *server) {
 		runs["all"] = append(runs["all"], j.measure(all, *conns, *duration))
 		runs["user"] = append(runs["user"], j.measure(user, *conns, *duration))
 		runs["admin"] = append(runs["admin"], j.measure(admin, *conns, *duration))
+	}
+	if pprofAddr != "" {
+		check(os.MkdirAll(*profile, 0o755))
+		for name, t := range map[string]target{"all": all, "user": user, "admin": admin} {
+			done := make(chan struct{})
+			go func() { load(j.addr, t, *conns, *duration+2*time.Second); close(done) }()
+			time.Sleep(500 * time.Millisecond)
+			secs := int(duration.Seconds())
+			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, max(secs, 1)))
+			check(err)
+			f, err := os.Create(filepath.Join(*profile, name+".pprof"))
+			check(err)
+			_, err = io.Copy(f, resp.Body)
+			check(err)
+			resp.Body.Close()
+			f.Close()
+			<-done
+		}
+		fmt.Println("profiles written to", *profile, "(go tool pprof", b.path("jwtauth"), "FILE; -keep keeps the binary)")
 	}
 	fl := median(runs["floor"])
 	if engine == "sqlite" {

@@ -104,7 +104,7 @@ func (s *Service) SetRoles(ctx context.Context, actor Principal, id int64, names
 	if err := s.adminError(err); err != nil {
 		return UserInfo{}, err
 	}
-	s.authz.forgetUser(id)
+	s.authz.forget(id, -1)
 	s.event(ctx, slog.LevelInfo, EventRolesChanged, slog.Int64("actor_id", actor.UserID), slog.Int64("user_id", id),
 		slog.String("roles", strings.Join(names, ",")))
 	return s.User(ctx, id)
@@ -129,7 +129,7 @@ func (s *Service) DeleteUser(ctx context.Context, actor Principal, id int64) err
 	if err := s.adminError(err); err != nil {
 		return err
 	}
-	s.authz.forgetUser(id)
+	s.authz.forget(id, -1)
 	s.event(ctx, slog.LevelInfo, EventUserDeleted, slog.Int64("actor_id", actor.UserID), slog.Int64("user_id", id))
 	return nil
 }
@@ -143,7 +143,7 @@ func (s *Service) SignOutUser(ctx context.Context, actor Principal, id int64) (i
 	if err != nil {
 		return 0, dbError(err)
 	}
-	s.authz.forgetUser(id)
+	s.authz.forget(id, -1)
 	s.event(ctx, slog.LevelInfo, EventUserSignedOut, slog.Int64("actor_id", actor.UserID), slog.Int64("user_id", id),
 		slog.Int64("sessions", n))
 	return n, nil

@@ -99,7 +99,7 @@ type Service struct {
 	now    func() time.Time
 	log    *slog.Logger
 	tokens tokenKeys
-	authz  *authzCache
+	authz  *principals
 	hashes *hashPool
 	// dummyHash is compared against when a signin names no user, so that the
 	// answer takes as long as a wrong password does.
@@ -145,7 +145,7 @@ func New(db *gorm.DB, opts Options) (*Service, error) {
 		verifyOnly = append(verifyOnly, hmacKey(secret, false))
 	}
 	s.tokens = newTokenKeys(signing, verifyOnly, s.now)
-	s.authz = newAuthzCache(db, opts.AuthzCacheTTL, s.now, opts.Now != nil)
+	s.authz = newPrincipals(db, s.tokens, opts.AuthzCacheTTL, s.now, opts.Now != nil)
 	if opts.HashWorkers <= 0 {
 		opts.HashWorkers = runtime.GOMAXPROCS(0)
 	}
@@ -459,18 +459,16 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 	if token == "" {
 		return Principal{}, ErrNoToken
 	}
-	userID, sessionID, err := s.tokens.verify(token)
-	if err != nil {
+	entry, err := s.authz.get(ctx, token)
+	switch {
+	case isTokenError(err):
 		return Principal{}, err
-	}
-	entry, err := s.authz.get(ctx, authzKey{userID, sessionID})
-	if err != nil {
+	case err != nil:
 		return Principal{}, dbError(err)
-	}
-	if !entry.found {
+	case !entry.found:
 		return Principal{}, ErrTokenInvalid
 	}
-	return Principal{UserID: userID, SessionID: sessionID, Roles: entry.roles}, nil
+	return Principal{UserID: entry.userID, SessionID: entry.sessionID, Roles: entry.roles}, nil
 }
 
 // Ready reports whether the database answers.

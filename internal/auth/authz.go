@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -10,85 +11,100 @@ import (
 	"jwtauth/internal/store"
 )
 
-// authzKey is what a token claims: a user and the session it was issued for.
-type authzKey struct{ userID, sessionID int64 }
-
-// authzEntry is what the cache knows of a token's claims: the user's roles,
-// or that the user or session is gone (so a deleted user's or signed-out
-// session's tokens cost no query either).
-type authzEntry struct {
-	roles []string
-	found bool
+// principalEntry is what the cache knows of one access token: whose it is,
+// when it expires, and the user's roles now, or that the user or session
+// is gone (so a deleted user's or signed-out session's tokens cost no
+// query either).
+type principalEntry struct {
+	userID, sessionID int64
+	expires           time.Time
+	roles             []string
+	found             bool
 }
 
-// authzCache maps user ids to their roles for at most ttl, so that role
-// checks follow the database (a role removed, a user deleted) within ttl
-// on every instance, without a query per request. Concurrent misses for
-// one user share a single query.
-type authzCache struct {
+// principals maps access tokens to what they grant, for at most ttl: one
+// lookup per request replaces parsing the token, checking its signature
+// and querying the user's roles and session. Role checks thus follow the
+// database (a role removed, a user deleted, a session ended) within ttl on
+// every instance. The token's own expiry is checked on every use, and a
+// token that fails its check is never remembered.
+type principals struct {
 	db     *gorm.DB
+	tokens tokenKeys
 	now    func() time.Time
-	cache  *otter.Cache[authzKey, authzEntry] // nil when ttl is 0
-	loader otter.Loader[authzKey, authzEntry] // made once: a method value per call would allocate
+	cache  *otter.Cache[string, principalEntry] // nil when ttl is 0
+	loader otter.Loader[string, principalEntry] // made once: a method value per call would allocate
 }
 
-// authzCacheSize bounds the memory the cache may take (about 100 bytes an entry).
-const authzCacheSize = 100_000
+// principalCacheSize bounds the cache's memory: about 4 MB at ~400 bytes an
+// entry (the token is most of it). Past it, the least used tokens are
+// checked afresh on their next use.
+const principalCacheSize = 10_000
 
-// newAuthzCache caches for ttl; with injectedClock, expiry follows now
+// newPrincipals caches for ttl; with injectedClock, expiry follows now
 // instead of the wall clock (tests).
-func newAuthzCache(db *gorm.DB, ttl time.Duration, now func() time.Time, injectedClock bool) *authzCache {
-	c := &authzCache{db: db, now: now}
-	c.loader = otter.LoaderFunc[authzKey, authzEntry](c.load)
+func newPrincipals(db *gorm.DB, tokens tokenKeys, ttl time.Duration, now func() time.Time, injectedClock bool) *principals {
+	p := &principals{db: db, tokens: tokens, now: now}
+	p.loader = otter.LoaderFunc[string, principalEntry](p.load)
 	if ttl <= 0 {
-		return c
+		return p
 	}
-	opts := &otter.Options[authzKey, authzEntry]{
-		MaximumSize:      authzCacheSize,
-		ExpiryCalculator: otter.ExpiryWriting[authzKey, authzEntry](ttl),
+	opts := &otter.Options[string, principalEntry]{
+		MaximumSize:      principalCacheSize,
+		ExpiryCalculator: otter.ExpiryWriting[string, principalEntry](ttl),
 	}
 	if injectedClock {
 		opts.Clock = clock{now}
 	}
-	c.cache = otter.Must(opts)
-	return c
+	p.cache = otter.Must(opts)
+	return p
 }
 
-func (c *authzCache) get(ctx context.Context, k authzKey) (authzEntry, error) {
-	if c.cache == nil {
-		return c.load(ctx, k)
+// get returns what token grants; concurrent misses for one token share one
+// check.
+func (p *principals) get(ctx context.Context, token string) (principalEntry, error) {
+	var e principalEntry
+	var err error
+	if p.cache == nil {
+		e, err = p.load(ctx, token)
+	} else {
+		e, err = p.cache.Get(ctx, token, p.loader)
 	}
-	return c.cache.Get(ctx, k, c.loader)
-}
-
-// forget drops what this instance cached for a token's claims, so that a
-// sign-out takes effect here at once (elsewhere within the TTL).
-func (c *authzCache) forget(k authzKey) {
-	if c.cache != nil {
-		c.cache.Invalidate(k)
+	if err == nil && !p.now().Before(e.expires) {
+		return principalEntry{}, ErrTokenExpired
 	}
+	return e, err
 }
 
-// forgetUser drops everything this instance cached for a user's tokens,
-// after an administrator changed them.
-func (c *authzCache) forgetUser(userID int64) {
-	if c.cache == nil {
+func (p *principals) load(ctx context.Context, token string) (principalEntry, error) {
+	userID, sessionID, expires, err := p.tokens.verify(token)
+	if err != nil {
+		return principalEntry{}, err
+	}
+	roles, found, err := store.UserAccess(ctx, p.db, userID, sessionID, p.now())
+	if err != nil {
+		return principalEntry{}, err
+	}
+	return principalEntry{userID: userID, sessionID: sessionID, expires: expires, roles: roles, found: found}, nil
+}
+
+// forget drops what this instance cached for the tokens of a user (of one
+// session, or of all with sessionID < 0), so that a change takes effect
+// here at once (elsewhere within the TTL).
+func (p *principals) forget(userID, sessionID int64) {
+	if p.cache == nil {
 		return
 	}
-	for k := range c.cache.Keys() {
-		if k.userID == userID {
-			c.cache.Invalidate(k)
+	for token, e := range p.cache.All() {
+		if e.userID == userID && (sessionID < 0 || e.sessionID == sessionID) {
+			p.cache.Invalidate(token)
 		}
 	}
 }
 
-func (c *authzCache) load(ctx context.Context, k authzKey) (authzEntry, error) {
-	roles, found, err := store.UserRoles(ctx, c.db, k.userID)
-	if err != nil || !found || k.sessionID == 0 {
-		return authzEntry{roles: roles, found: found}, err
-	}
-	live, err := store.SessionLive(ctx, c.db, k.userID, k.sessionID, c.now())
-	return authzEntry{roles: roles, found: live}, err
+// isTokenError reports whether err is a verdict on the token itself.
+func isTokenError(err error) bool {
+	return errors.Is(err, ErrTokenInvalid) || errors.Is(err, ErrTokenExpired)
 }
 
 // clock lets tests drive the cache's expiry with the service's clock.

@@ -132,7 +132,7 @@ func (s *Service) Refresh(ctx context.Context, presented string) (Tokens, error)
 		return Tokens{}, dbError(err)
 	}
 	if replayed {
-		s.authz.forget(authzKey{sess.UserID, sess.ID})
+		s.authz.forget(sess.UserID, sess.ID)
 		s.event(ctx, slog.LevelWarn, EventRefreshReplayed, slog.Int64("user_id", sess.UserID), slog.Int64("session_id", sess.ID))
 		return Tokens{}, ErrRefreshReused
 	}
@@ -155,6 +155,7 @@ func (s *Service) SignOut(ctx context.Context, p Principal, refreshToken string,
 		if _, err := store.RevokeUserSessions(ctx, s.db, p.UserID, store.RevokedSignOut, now); err != nil {
 			return dbError(err)
 		}
+		s.authz.forget(p.UserID, -1)
 	case refreshToken != "":
 		_, sess, err := store.FindRefreshToken(ctx, s.db, hashRefreshToken(refreshToken))
 		if errors.Is(err, store.ErrNotFound) {
@@ -166,15 +167,15 @@ func (s *Service) SignOut(ctx context.Context, p Principal, refreshToken string,
 		if _, err := store.RevokeSession(ctx, s.db, p.UserID, sess.ID, store.RevokedSignOut, now); err != nil {
 			return dbError(err)
 		}
-		s.authz.forget(authzKey{p.UserID, sess.ID})
+		s.authz.forget(p.UserID, sess.ID)
 	case p.SessionID != 0:
 		if _, err := store.RevokeSession(ctx, s.db, p.UserID, p.SessionID, store.RevokedSignOut, now); err != nil {
 			return dbError(err)
 		}
+		s.authz.forget(p.UserID, p.SessionID)
 	default:
 		return Invalid(`Failed! Send the refreshToken of the session to end, or "all": true.`)
 	}
-	s.authz.forget(authzKey{p.UserID, p.SessionID})
 	s.event(ctx, slog.LevelInfo, EventSignOut, slog.Int64("user_id", p.UserID), slog.Bool("all", all))
 	return nil
 }
@@ -203,6 +204,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, password str
 	if err != nil {
 		return dbError(err)
 	}
+	s.authz.forget(userID, -1)
 	s.event(ctx, slog.LevelInfo, EventPasswordChanged, slog.Int64("user_id", userID))
 	return nil
 }

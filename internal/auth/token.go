@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/maypok86/otter/v2"
 )
 
 // maxTokenLength bounds the work a forged token can cause; real ones are
@@ -40,22 +39,7 @@ type tokenKeys struct {
 	current tokenKey
 	byKID   map[string]tokenKey
 	parser  *jwt.Parser
-	now     func() time.Time
-	// verified remembers tokens whose signature and claims were checked, so
-	// that a client's next requests with the same token skip the parsing
-	// and the signature (most of a token check's cost). Expiry is still
-	// checked on every use; failures are never remembered.
-	verified *otter.Cache[string, verifiedToken]
 }
-
-// verifiedToken is what a checked token says.
-type verifiedToken struct {
-	userID, sessionID int64
-	expires           time.Time
-}
-
-// verifiedTokens bounds the cache: about 3.5 MB at ~350 bytes an entry.
-const verifiedTokens = 10_000
 
 // hmacKey derives a secret's kid from its hash, so every instance sharing
 // the secret agrees on it without configuration and the kid reveals
@@ -77,11 +61,7 @@ func ed25519Key(priv ed25519.PrivateKey) tokenKey {
 
 // newTokenKeys signs with signing and also accepts tokens from verifyOnly.
 func newTokenKeys(signing tokenKey, verifyOnly []tokenKey, now func() time.Time) tokenKeys {
-	k := tokenKeys{current: signing, byKID: map[string]tokenKey{signing.kid: signing}, now: now,
-		verified: otter.Must(&otter.Options[string, verifiedToken]{
-			MaximumSize:      verifiedTokens,
-			ExpiryCalculator: otter.ExpiryAccessing[string, verifiedToken](10 * time.Minute),
-		})}
+	k := tokenKeys{current: signing, byKID: map[string]tokenKey{signing.kid: signing}}
 	algs := map[string]bool{signing.method.Alg(): true}
 	for _, v := range verifyOnly {
 		if _, dup := k.byKID[v.kid]; !dup {
@@ -114,17 +94,11 @@ var errUnknownKey = errors.New("unknown kid")
 
 // verify checks the token's key, algorithm, signature and expiry (in that
 // order: an expired token is reported as expired only when its signature
-// is good) and returns its user and session ids. A token without kid is
-// checked against the current key.
-func (k tokenKeys) verify(token string) (userID, sessionID int64, err error) {
+// is good) and returns its user and session ids and when it expires. A
+// token without kid is checked against the current key.
+func (k tokenKeys) verify(token string) (userID, sessionID int64, expires time.Time, err error) {
 	if len(token) > maxTokenLength {
-		return 0, 0, ErrTokenInvalid
-	}
-	if v, ok := k.verified.GetIfPresent(token); ok {
-		if !k.now().Before(v.expires) {
-			return 0, 0, ErrTokenExpired
-		}
-		return v.userID, v.sessionID, nil
+		return 0, 0, time.Time{}, ErrTokenInvalid
 	}
 	var claims accessClaims
 	_, err = k.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
@@ -142,10 +116,9 @@ func (k tokenKeys) verify(token string) (userID, sessionID int64, err error) {
 	})
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return 0, 0, ErrTokenExpired
+		return 0, 0, time.Time{}, ErrTokenExpired
 	case err != nil, claims.ID <= 0, claims.SID < 0:
-		return 0, 0, ErrTokenInvalid
+		return 0, 0, time.Time{}, ErrTokenInvalid
 	}
-	k.verified.Set(token, verifiedToken{userID: claims.ID, sessionID: claims.SID, expires: claims.ExpiresAt.Time})
-	return claims.ID, claims.SID, nil
+	return claims.ID, claims.SID, claims.ExpiresAt.Time, nil
 }

@@ -30,7 +30,7 @@ func FuzzVerifyToken(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, token string) {
 		for _, k := range []tokenKeys{keys, hsKeys} {
-			userID, sessionID, err := k.verify(token)
+			userID, sessionID, _, err := k.verify(token)
 			if err == nil && (userID != 7 || sessionID != 3) {
 				t.Fatalf("accepted a token for user %d session %d we never issued: %q", userID, sessionID, token)
 			}

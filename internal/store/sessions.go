@@ -121,17 +121,38 @@ func RevokeUserSessions(ctx context.Context, db *gorm.DB, userID int64, reason s
 	return res.RowsAffected, nil
 }
 
-// SessionLive reports whether the session exists, belongs to the user, is
-// not revoked and has not reached its end at now.
-func SessionLive(ctx context.Context, db *gorm.DB, userID, sessionID int64, now time.Time) (bool, error) {
-	var n int64
-	err := db.WithContext(ctx).Model(&Session{}).
-		Where("id = ? AND userId = ? AND revokedAt IS NULL AND expiresAt > ?", sessionID, userID, now).
-		Count(&n).Error
-	if err != nil {
-		return false, fmt.Errorf("check session: %w", translate(err))
+// UserAccess is what an access token of userID for sessionID grants now,
+// in one query: the user's role names (ordered by role id), and whether
+// the user exists with the session live (not revoked, not past its end at
+// now). A sessionID of 0 (a token issued without a session) checks the
+// user only.
+func UserAccess(ctx context.Context, db *gorm.DB, userID, sessionID int64, now time.Time) (roles []string, found bool, err error) {
+	var rows []struct {
+		Name *string
+		Sid  *int64
 	}
-	return n == 1, nil
+	err = db.WithContext(ctx).Table("users").
+		Select("roles.name AS name, userSessions.id AS sid").
+		Joins("LEFT JOIN user_roles ON user_roles.userId = users.id").
+		Joins("LEFT JOIN roles ON roles.id = user_roles.roleId").
+		Joins("LEFT JOIN userSessions ON userSessions.id = ? AND userSessions.userId = users.id "+
+			"AND userSessions.revokedAt IS NULL AND userSessions.expiresAt > ?", sessionID, now).
+		Where("users.id = ?", userID).
+		Order("roles.id").
+		Scan(&rows).Error
+	if err != nil {
+		return nil, false, fmt.Errorf("find user access: %w", translate(err))
+	}
+	if len(rows) == 0 || (sessionID != 0 && rows[0].Sid == nil) {
+		return nil, false, nil
+	}
+	roles = make([]string, 0, len(rows))
+	for _, r := range rows {
+		if r.Name != nil {
+			roles = append(roles, *r.Name)
+		}
+	}
+	return roles, true, nil
 }
 
 // PruneSessions deletes sessions (and, by cascade, their tokens) that ended
