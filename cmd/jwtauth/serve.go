@@ -54,6 +54,7 @@ type app struct {
 	db      *gorm.DB
 	svc     *auth.Service
 	limits  ratelimit.Store
+	redis   *ratelimit.Redis // nil without REDIS_URL
 	metrics *metrics.Metrics
 	close   func()
 }
@@ -99,6 +100,7 @@ func open(ctx context.Context, getenv func(string) string, logs io.Writer, servi
 		return fail(err)
 	}
 	closers = append(closers, func() { store.Close(a.db) })
+	store.SetPool(a.db, store.Pool{MaxOpen: cfg.DBMaxOpenConns, MaxIdle: cfg.DBMaxIdleConns, MaxLifetime: cfg.DBConnMaxLifetime})
 	if err := store.Migrate(ctx, a.db); err != nil {
 		return fail(err)
 	}
@@ -116,6 +118,7 @@ func open(ctx context.Context, getenv func(string) string, logs io.Writer, servi
 			a.log.Warn("Redis does not answer: rate limits count in process until it does", "error", err.Error())
 		}
 		a.limits = ratelimit.NewFallback(rdb, ratelimit.NewMemory(nil), a.log)
+		a.redis = rdb
 	}
 
 	a.svc, err = auth.New(a.db, auth.Options{
@@ -171,6 +174,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		RefreshLimit:   ratelimit.NewRule("refresh-ip", cfg.RefreshIPLimit, a.limits),
 		Logger:         log,
 		AccessLog:      cfg.AccessLog,
+		RedisPing:      a.redisPing(),
 		Metrics:        a.metrics,
 		MetricsRoute:   cfg.MetricsAddr == "",
 	})
@@ -255,6 +259,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log.Info("stopped")
 	return nil
+}
+
+func (a *app) redisPing() func(context.Context) error {
+	if a.redis == nil {
+		return nil
+	}
+	return a.redis.Ping
 }
 
 // pruneSessions deletes long-ended sessions every hour, so that the session

@@ -24,6 +24,9 @@ type Config struct {
 	DBDriver string
 	// DBDSN is the driver's data source name (for sqlite, a file path).
 	DBDSN string
+	// DBMaxOpenConns, DBMaxIdleConns and DBConnMaxLifetime size the pool.
+	DBMaxOpenConns, DBMaxIdleConns int
+	DBConnMaxLifetime              time.Duration
 	// JWTSecret signs access tokens (HS256); empty means "generate one at
 	// start" unless JWTSigning is EdDSA.
 	JWTSecret []byte
@@ -111,6 +114,8 @@ func Load(getenv func(string) string) (Config, error) {
 	r := reader{getenv: getenv}
 	cfg := Config{
 		DBDriver:              r.oneOf("DB_DRIVER", "sqlite", "sqlite", "mysql"),
+		DBMaxOpenConns:        r.intRange("DB_MAX_OPEN_CONNS", 10, 1, 10_000),
+		DBConnMaxLifetime:     r.duration("DB_CONN_MAX_LIFETIME", 30*time.Minute, 0),
 		AccessTokenTTL:        r.duration("ACCESS_TOKEN_TTL", time.Hour, time.Second),
 		RefreshTokenTTL:       r.duration("REFRESH_TOKEN_TTL", 24*time.Hour, time.Second),
 		SessionMaxAge:         r.duration("SESSION_MAX_AGE", 30*24*time.Hour, time.Second),
@@ -140,6 +145,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LogFormat:             r.oneOf("LOG_FORMAT", "text", "text", "json"),
 	}
 	cfg.Addr = r.addr()
+	cfg.DBMaxIdleConns = r.intRange("DB_MAX_IDLE_CONNS", cfg.DBMaxOpenConns, 0, 10_000)
 	cfg.DBDSN = r.get("DB_DSN")
 	if cfg.DBDSN == "" {
 		if cfg.DBDriver == "sqlite" {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -20,6 +21,7 @@ type api struct {
 	log       *slog.Logger
 	metrics   *metrics.Metrics
 	accessLog bool
+	redisPing func(context.Context) error
 }
 
 // message is the body of every error response, as in the original.

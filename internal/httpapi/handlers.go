@@ -26,13 +26,24 @@ func healthz(c *gin.Context) {
 }
 
 // readyz says whether the process can serve: the database must answer.
+// Redis, when configured, only makes it "degraded": the rate limits then
+// count in process.
 func (a *api) readyz(c *gin.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
 	if err := a.svc.Ready(ctx); err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	body := gin.H{"status": "ready"}
+	if a.redisPing != nil {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 500*time.Millisecond)
+		defer cancel()
+		body["redis"] = "ok"
+		if err := a.redisPing(ctx); err != nil {
+			body["redis"] = "degraded"
+		}
+	}
+	c.JSON(http.StatusOK, body)
 	return nil
 }
 

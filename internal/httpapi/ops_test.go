@@ -2,7 +2,9 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -54,7 +56,7 @@ func TestMetrics(t *testing.T) {
 		`jwtauth_auth_events_total{detail="signin-ip",event="rate_limited"} 1`,
 		`jwtauth_hash_pool_running 0`,
 		`jwtauth_hash_pool_waiting 0`,
-		`go_sql_max_open_connections{db_name="sqlite"} 16`,
+		`go_sql_max_open_connections{db_name="sqlite"} 10`,
 		`go_goroutines`,
 		`process_resident_memory_bytes`,
 	} {
@@ -92,5 +94,20 @@ func TestAccessLog(t *testing.T) {
 	}
 	if last := lines[2]; last["route"] != "/api/admin/users/:id" || last["path"] != "/api/admin/users/7" || last["status"] != float64(403) {
 		t.Errorf("access log line = %v", last)
+	}
+}
+
+// Redis down leaves the instance ready, saying it is degraded.
+func TestReadyzReportsRedis(t *testing.T) {
+	for _, tt := range []struct {
+		ping error
+		want string
+	}{{nil, `{"redis":"ok","status":"ready"}`}, {errors.New("connection refused"), `{"redis":"degraded","status":"ready"}`}} {
+		s := startServer(t, storetest.Open(t, "sqlite"), func(o *httpapi.Options) {
+			o.RedisPing = func(context.Context) error { return tt.ping }
+		})
+		if r := s.get(t, "/readyz", ""); r.status != 200 || string(r.body) != tt.want {
+			t.Errorf("readyz: %d %s, want 200 %s", r.status, r.body, tt.want)
+		}
 	}
 }

@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"context"
 	_ "embed"
 	"fmt"
 	"log/slog"
@@ -31,6 +32,10 @@ type Options struct {
 	Logger *slog.Logger
 	// AccessLog writes one line per request to Logger (probes at debug level).
 	AccessLog bool
+	// RedisPing, when set, is asked by /readyz whether Redis answers: if it
+	// does not, the instance is still ready (rate limits count locally)
+	// but says it is degraded.
+	RedisPing func(context.Context) error
 	// Metrics, when set, counts every request; MetricsRoute also serves
 	// them at GET /metrics (false when they have a listener of their own).
 	Metrics      *metrics.Metrics
@@ -75,7 +80,7 @@ func NewHandler(svc *auth.Service, opts Options) (*Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &api{svc: svc, log: log, metrics: opts.Metrics, accessLog: opts.AccessLog}
+	a := &api{svc: svc, log: log, metrics: opts.Metrics, accessLog: opts.AccessLog, redisPing: opts.RedisPing}
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -112,12 +113,42 @@ var uniqueKeys = []struct{ column, source, index string }{
 // existing rows would break a new unique index (two accounts whose names
 // differ only in case), it fails and names them instead of guessing which
 // account to keep.
+//
+// Instances starting together on one database migrate one at a time: under
+// MySQL's named lock (GET_LOCK), or on SQLite inside one immediate
+// transaction. The others wait, then find nothing left to do.
 func Migrate(ctx context.Context, db *gorm.DB) error {
 	db = db.WithContext(ctx)
 	d, ok := dialects[db.Dialector.Name()]
 	if !ok {
 		return fmt.Errorf("migrate: no schema for %s", db.Dialector.Name())
 	}
+	if db.Dialector.Name() == DriverSQLite {
+		return db.Transaction(func(tx *gorm.DB) error { return migrate(tx, d) })
+	}
+	// MySQL commits DDL as it goes, so a transaction cannot serialize it; a
+	// named lock, held by one connection, can.
+	return db.Connection(func(pinned *gorm.DB) error {
+		conn := pinned.Session(&gorm.Session{NewDB: true}) // a fresh statement on the pinned connection
+		var got *int
+		if err := conn.Raw("SELECT GET_LOCK(?, ?)", migrationLock, migrationLockWait.Seconds()).Scan(&got).Error; err != nil {
+			return fmt.Errorf("migrate: take the migration lock: %w", translate(err))
+		}
+		if got == nil || *got != 1 {
+			return fmt.Errorf("migrate: another instance held the migration lock %q for %s", migrationLock, migrationLockWait)
+		}
+		defer conn.Exec("SELECT RELEASE_LOCK(?)", migrationLock)
+		return migrate(conn, d)
+	})
+}
+
+// The MySQL lock that serializes migrations, and how long to wait for it.
+const (
+	migrationLock     = "jwtauth.migrate"
+	migrationLockWait = 60 * time.Second
+)
+
+func migrate(db *gorm.DB, d ddl) error {
 	for _, stmt := range d.baseTables {
 		if err := db.Exec(stmt).Error; err != nil {
 			return fmt.Errorf("migrate: create tables: %w", translate(err))

@@ -152,3 +152,41 @@ func TestMigrateRefusesForeignRoles(t *testing.T) {
 		t.Fatalf("Migrate = %v, want it to name the missing moderator role", err)
 	}
 }
+
+// Ten instances starting at once on an empty database: every migration
+// succeeds, and there is one schema with three roles.
+func TestConcurrentMigrations(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, driver string) {
+		dsn := storetest.NewDSN(t, driver)
+		const n = 10
+		dbs := make([]*gorm.DB, n)
+		for i := range dbs {
+			dbs[i] = storetest.OpenRaw(t, driver, dsn)
+		}
+		errs := make(chan error, n)
+		start := make(chan struct{})
+		for _, db := range dbs {
+			go func() {
+				<-start
+				errs <- store.Migrate(context.Background(), db)
+			}()
+		}
+		close(start)
+		for range n {
+			if err := <-errs; err != nil {
+				t.Errorf("a concurrent migration failed: %v", err)
+			}
+		}
+		if got := count(t, dbs[0], "roles"); got != 3 {
+			t.Errorf("roles = %d, want 3", got)
+		}
+		err := store.CreateUser(context.Background(), dbs[0], &store.User{Username: "once", Email: "once@example.com", Password: "x"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = store.CreateUser(context.Background(), dbs[1], &store.User{Username: "ONCE", Email: "other@example.com", Password: "x"}, nil)
+		if err == nil {
+			t.Error("the unique indexes are missing after concurrent migrations")
+		}
+	})
+}

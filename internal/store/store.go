@@ -82,18 +82,37 @@ func Open(ctx context.Context, driverName, dsn string) (*gorm.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	sqlDB.SetMaxOpenConns(16)
-	sqlDB.SetMaxIdleConns(16)
+	SetPool(db, DefaultPool)
 	if driverName == DriverSQLite && (strings.HasPrefix(dsn, ":memory:") || strings.Contains(dsn, "mode=memory")) {
 		// Each connection to an in-memory database is a database of its own.
 		sqlDB.SetMaxOpenConns(1)
 	}
-	sqlDB.SetConnMaxLifetime(30 * time.Minute)
 	if err := Ping(ctx, db); err != nil {
 		sqlDB.Close()
 		return nil, fmt.Errorf("connect to %s: %w", driverName, err)
 	}
 	return db, nil
+}
+
+// Pool sizes the connection pool. Several instances share one database
+// server, whose connection limit (151 by default on MySQL and MariaDB) is
+// split between them.
+type Pool struct {
+	MaxOpen     int           // connections at most (0: unlimited)
+	MaxIdle     int           // idle connections kept
+	MaxLifetime time.Duration // a connection's age at most (0: forever)
+}
+
+// DefaultPool lets ten instances share a default MySQL server with room to spare.
+var DefaultPool = Pool{MaxOpen: 10, MaxIdle: 10, MaxLifetime: 30 * time.Minute}
+
+// SetPool applies p to db's connection pool.
+func SetPool(db *gorm.DB, p Pool) {
+	if sqlDB, err := db.DB(); err == nil {
+		sqlDB.SetMaxOpenConns(p.MaxOpen)
+		sqlDB.SetMaxIdleConns(p.MaxIdle)
+		sqlDB.SetConnMaxLifetime(p.MaxLifetime)
+	}
 }
 
 // Close releases the database's connections.
