@@ -132,7 +132,12 @@ func Migrate(ctx context.Context, db *gorm.DB) error {
 		conn := pinned.Session(&gorm.Session{NewDB: true}) // a fresh statement on the pinned connection
 		var got *int
 		if err := conn.Raw("SELECT GET_LOCK(?, ?)", migrationLock, migrationLockWait.Seconds()).Scan(&got).Error; err != nil {
-			return fmt.Errorf("migrate: take the migration lock: %w", translate(err))
+			if errors.Is(translate(err), ErrUnavailable) {
+				return fmt.Errorf("migrate: take the migration lock: %w", translate(err))
+			}
+			// An engine without named locks (some MySQL-compatible ones):
+			// migrate unlocked; each step checks before it acts.
+			return migrate(conn, d)
 		}
 		if got == nil || *got != 1 {
 			return fmt.Errorf("migrate: another instance held the migration lock %q for %s", migrationLock, migrationLockWait)

@@ -234,9 +234,9 @@ func unavailable(err error) bool {
 		return true
 	case errors.As(err, &myErr):
 		switch myErr.Number {
-		case 1040, 1053, 1205, 1213, 2002, 2003, 2006, 2013:
+		case 1040, 1053, 1205, 1213, 2002, 2003, 2006, 2013, 8002, 9007:
 			// too many connections, shutdown, lock wait timeout, deadlock,
-			// cannot connect, server gone
+			// cannot connect, server gone; TiDB: retry failed, write conflict
 			return true
 		}
 	case errors.As(err, &liteErr):
