@@ -242,3 +242,28 @@ func TestRunWithEdDSAKeyFile(t *testing.T) {
 		t.Error("a second key was generated")
 	}
 }
+
+// METRICS_ADDR moves /metrics off the API's port to a listener of its own.
+func TestRunWithMetricsAddr(t *testing.T) {
+	metricsAddr := freeAddr(t)
+	url, _, _ := start(t, map[string]string{
+		"DB_DSN": filepath.Join(t.TempDir(), "jwtauth.db"), "METRICS_ADDR": metricsAddr,
+	})
+	if code, _ := get(t, url+"/metrics"); code != http.StatusNotFound {
+		t.Errorf("/metrics on the API port: %d, want 404", code)
+	}
+	if code, body := get(t, "http://"+metricsAddr+"/metrics"); code != 200 || !strings.Contains(body, "jwtauth_http_requests_total") {
+		t.Errorf("/metrics on METRICS_ADDR: %d", code)
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}

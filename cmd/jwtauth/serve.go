@@ -203,33 +203,37 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	servers := []*http.Server{srv}
 	listeners := []net.Listener{ln}
-	if cfg.MetricsAddr != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+	// side adds a private listener next to the API's (metrics, profiler).
+	side := func(variable, addr string, h http.Handler) error {
+		sln, err := net.Listen("tcp", addr)
 		if err != nil {
-			ln.Close()
-			return fmt.Errorf("METRICS_ADDR: %w", err)
+			for _, l := range listeners {
+				l.Close()
+			}
+			return fmt.Errorf("%s: %w", variable, err)
 		}
+		servers = append(servers, &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second})
+		listeners = append(listeners, sln)
+		log.Info(variable+" listening", "addr", "http://"+displayAddr(sln.Addr()))
+		return nil
+	}
+	if cfg.MetricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", a.metrics.Handler())
-		servers = append(servers, &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second})
-		listeners = append(listeners, mln)
-		log.Info("metrics listening", "addr", "http://"+displayAddr(mln.Addr())+"/metrics")
-	}
-
-	if cfg.PprofAddr != "" {
-		pln, err := net.Listen("tcp", cfg.PprofAddr)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("PPROF_ADDR: %w", err)
+		if err := side("METRICS_ADDR", cfg.MetricsAddr, mux); err != nil {
+			return err
 		}
+	}
+	if cfg.PprofAddr != "" {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		servers = append(servers, &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second})
-		listeners = append(listeners, pln)
-		log.Warn("profiler listening: keep it private", "addr", "http://"+displayAddr(pln.Addr())+"/debug/pprof/")
+		if err := side("PPROF_ADDR", cfg.PprofAddr, mux); err != nil {
+			return err
+		}
+		log.Warn("the profiler is listening: keep PPROF_ADDR private")
 	}
 
 	go a.svc.WarmUp()

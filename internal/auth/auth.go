@@ -400,7 +400,7 @@ func (s *Service) SignIn(ctx context.Context, username, password string) (Accoun
 		s.log.LogAttrs(ctx, slog.LevelWarn, "could not reset the account's signin limit", slog.String("error", err.Error()))
 	}
 	s.upgradeHash(ctx, u, password)
-	roles, found, err := store.UserRoles(ctx, s.db, u.ID)
+	roles, found, err := store.UserAccess(ctx, s.db, u.ID, 0, s.now().UTC())
 	if err != nil {
 		return Account{}, dbError(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -96,7 +97,7 @@ func TestMigrateUpgradesLegacyRows(t *testing.T) {
 		if err != nil || u.ID != 7 || u.Username != "Bob" || u.EmailKey != "bob@example.com" {
 			t.Errorf("FindUserByUsername = %+v, %v", u, err)
 		}
-		roles, found, err := store.UserRoles(context.Background(), db, 7)
+		roles, found, err := store.UserAccess(context.Background(), db, 7, 0, time.Now())
 		if err != nil || !found || len(roles) != 1 || roles[0] != "user" {
 			t.Errorf("UserRoles = %v %v %v", roles, found, err)
 		}

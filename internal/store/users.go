@@ -71,36 +71,6 @@ func CreateUser(ctx context.Context, db *gorm.DB, u *User, roleIDs []int64) erro
 	return nil
 }
 
-// UserRoles returns the names of the roles of the user with the given id,
-// ordered by role id. found is false when no such user exists, which is
-// different from a user with no roles.
-func UserRoles(ctx context.Context, db *gorm.DB, userID int64) (roles []string, found bool, err error) {
-	var rows []struct {
-		ID   int64
-		Name *string
-	}
-	err = db.WithContext(ctx).Table("users").
-		Select("users.id AS id, roles.name AS name").
-		Joins("LEFT JOIN user_roles ON user_roles.userId = users.id").
-		Joins("LEFT JOIN roles ON roles.id = user_roles.roleId").
-		Where("users.id = ?", userID).
-		Order("roles.id").
-		Scan(&rows).Error
-	if err != nil {
-		return nil, false, fmt.Errorf("find user roles: %w", translate(err))
-	}
-	if len(rows) == 0 {
-		return nil, false, nil
-	}
-	roles = make([]string, 0, len(rows))
-	for _, r := range rows {
-		if r.Name != nil {
-			roles = append(roles, *r.Name)
-		}
-	}
-	return roles, true, nil
-}
-
 // UpdatePassword replaces the user's hash, only if it is still oldHash, so
 // that a re-hash on signin never overwrites a password changed meanwhile.
 func UpdatePassword(ctx context.Context, db *gorm.DB, userID int64, oldHash, newHash string) error {
