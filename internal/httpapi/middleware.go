@@ -19,8 +19,10 @@ import (
 	"jwtauth/internal/ratelimit"
 )
 
-// requestIDHeader carries the request id both ways.
-const requestIDHeader = "X-Request-ID"
+// requestIDHeader carries the request id both ways (X-Request-ID), in the
+// canonical form the header maps use, so it is read and written without
+// canonicalizing on every request.
+const requestIDHeader = "X-Request-Id"
 
 // requestIDs makes ids unique across instances and restarts without a
 // random read per request: a random prefix per process and a counter.
@@ -43,7 +45,7 @@ func randomHex(n int) string {
 // access log.
 func (a *api) frame(c *gin.Context) {
 	start := time.Now()
-	if ids := c.Request.Header["X-Request-Id"]; len(ids) == 1 && saneRequestID(ids[0]) { // canonical form
+	if ids := c.Request.Header[requestIDHeader]; len(ids) == 1 && saneRequestID(ids[0]) {
 		c.Writer.Header()[requestIDHeader] = ids
 	} else {
 		c.Writer.Header()[requestIDHeader] = []string{requestIDs.prefix + "-" + strconv.FormatUint(requestIDs.n.Add(1), 36)}
