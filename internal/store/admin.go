@@ -26,7 +26,7 @@ func ListUsers(ctx context.Context, db *gorm.DB, q string, offset, limit int) ([
 	base := db.WithContext(ctx).Model(&User{})
 	if q != "" {
 		pattern := "%" + likeEscaper.Replace(Key(q)) + "%"
-		base = base.Where("usernameKey LIKE ? ESCAPE '!' OR emailKey LIKE ? ESCAPE '!'", pattern, pattern)
+		base = base.Where("? LIKE ? ESCAPE '!' OR ? LIKE ? ESCAPE '!'", col("usernameKey"), pattern, col("emailKey"), pattern)
 	}
 	var total int64
 	if err := base.Session(&gorm.Session{}).Count(&total).Error; err != nil {
@@ -69,9 +69,9 @@ func withRoles(ctx context.Context, db *gorm.DB, users []User) ([]UserWithRoles,
 		Name   string
 	}
 	err := db.WithContext(ctx).Table("user_roles").
-		Select("user_roles.userId AS user_id, roles.name AS name").
-		Joins("JOIN roles ON roles.id = user_roles.roleId").
-		Where("user_roles.userId IN ?", ids).
+		Select("? AS user_id, roles.name AS name", col("user_roles.userId")).
+		Joins("JOIN roles ON roles.id = ?", col("user_roles.roleId")).
+		Where("? IN ?", col("user_roles.userId"), ids).
 		Order("roles.id").Scan(&links).Error
 	if err != nil {
 		return nil, fmt.Errorf("find roles of users: %w", translate(err))
@@ -90,7 +90,7 @@ func withRoles(ctx context.Context, db *gorm.DB, users []User) ([]UserWithRoles,
 func UsersWithRole(ctx context.Context, db *gorm.DB, roleID int64) ([]int64, error) {
 	var ids []int64
 	err := db.WithContext(ctx).Model(&UserRole{}).Clauses(clause.Locking{Strength: "UPDATE"}).
-		Where("roleId = ?", roleID).Pluck("userId", &ids).Error
+		Where("? = ?", col("roleId"), roleID).Pluck("userId", &ids).Error
 	if err != nil {
 		return nil, fmt.Errorf("find users with role: %w", translate(err))
 	}
@@ -100,7 +100,7 @@ func UsersWithRole(ctx context.Context, db *gorm.DB, roleID int64) ([]int64, err
 // SetUserRoles replaces the roles of a user.
 func SetUserRoles(ctx context.Context, db *gorm.DB, userID int64, roleIDs []int64) error {
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Where("userId = ?", userID).Delete(&UserRole{}).Error; err != nil {
+		if err := tx.Where("? = ?", col("userId"), userID).Delete(&UserRole{}).Error; err != nil {
 			return err
 		}
 		if len(roleIDs) == 0 {

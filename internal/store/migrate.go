@@ -180,8 +180,7 @@ func migrate(db *gorm.DB, d ddl) error {
 		if err := checkDuplicates(db, k.column, k.source); err != nil {
 			return err
 		}
-		stmt := fmt.Sprintf("CREATE UNIQUE INDEX %s ON users (%s)", k.index, k.column)
-		if err := db.Exec(stmt).Error; err != nil {
+		if err := db.Exec("CREATE UNIQUE INDEX ? ON users (?)", clause.Table{Name: k.index}, col(k.column)).Error; err != nil {
 			return fmt.Errorf("migrate: create index %s: %w", k.index, translate(err))
 		}
 	}
@@ -202,7 +201,7 @@ func backfillKeys(db *gorm.DB, all bool) error {
 	var rows []User
 	q := db.Select("id", "username", "email")
 	if !all {
-		q = q.Where("(usernameKey IS NULL AND username IS NOT NULL) OR (emailKey IS NULL AND email IS NOT NULL)")
+		q = q.Where("(? IS NULL AND username IS NOT NULL) OR (? IS NULL AND email IS NOT NULL)", col("usernameKey"), col("emailKey"))
 	}
 	err := q.FindInBatches(&rows, 500, func(tx *gorm.DB, _ int) error {
 		for _, u := range rows {
@@ -237,10 +236,11 @@ func checkDuplicates(db *gorm.DB, column, source string) error {
 		Shown  string
 		Folded string
 	}
-	q := fmt.Sprintf("SELECT id, %[2]s AS shown, %[1]s AS folded FROM users WHERE %[1]s IN "+
-		"(SELECT %[1]s FROM users WHERE %[1]s IS NOT NULL GROUP BY %[1]s HAVING COUNT(*) > 1) "+
-		"ORDER BY %[1]s, id LIMIT 50", column, source)
-	if err := db.Raw(q).Scan(&dups).Error; err != nil {
+	c := col(column)
+	err := db.Raw("SELECT id, ? AS shown, ? AS folded FROM users WHERE ? IN "+
+		"(SELECT ? FROM users WHERE ? IS NOT NULL GROUP BY ? HAVING COUNT(*) > 1) "+
+		"ORDER BY ?, id LIMIT 50", col(source), c, c, c, c, c, c).Scan(&dups).Error
+	if err != nil {
 		return fmt.Errorf("migrate: look for duplicate %ss: %w", source, translate(err))
 	}
 	if len(dups) == 0 {

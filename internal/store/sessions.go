@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // Session is one signin: the family of refresh tokens rotated from it. It
@@ -67,7 +68,7 @@ func CreateSession(ctx context.Context, db *gorm.DB, s *Session, first *SessionT
 func FindRefreshToken(ctx context.Context, db *gorm.DB, hash string) (SessionToken, Session, error) {
 	var t SessionToken
 	var s Session
-	err := db.WithContext(ctx).Where("tokenHash = ?", hash).Take(&t).Error
+	err := db.WithContext(ctx).Where("? = ?", col("tokenHash"), hash).Take(&t).Error
 	if err == nil {
 		err = db.WithContext(ctx).Take(&s, t.SessionID).Error
 	}
@@ -82,7 +83,7 @@ func FindRefreshToken(ctx context.Context, db *gorm.DB, hash string) (SessionTok
 // token, exactly one gets true.
 func MarkTokenUsed(ctx context.Context, db *gorm.DB, tokenID int64, usedAt time.Time) (bool, error) {
 	res := db.WithContext(ctx).Model(&SessionToken{}).
-		Where("id = ? AND usedAt IS NULL", tokenID).
+		Where("id = ? AND ? IS NULL", tokenID, col("usedAt")).
 		Updates(map[string]any{"usedAt": usedAt, "updatedAt": db.NowFunc()})
 	if res.Error != nil {
 		return false, fmt.Errorf("mark refresh token used: %w", translate(res.Error))
@@ -102,7 +103,7 @@ func AddRefreshToken(ctx context.Context, db *gorm.DB, t *SessionToken) error {
 // or someone else's, changes nothing. It reports whether a session ended.
 func RevokeSession(ctx context.Context, db *gorm.DB, userID, sessionID int64, reason string, at time.Time) (bool, error) {
 	res := db.WithContext(ctx).Model(&Session{}).
-		Where("id = ? AND userId = ? AND revokedAt IS NULL", sessionID, userID).
+		Where("id = ? AND ? = ? AND ? IS NULL", sessionID, col("userId"), userID, col("revokedAt")).
 		Updates(map[string]any{"revokedAt": at, "revokedReason": reason, "updatedAt": db.NowFunc()})
 	if res.Error != nil {
 		return false, fmt.Errorf("revoke session: %w", translate(res.Error))
@@ -113,7 +114,7 @@ func RevokeSession(ctx context.Context, db *gorm.DB, userID, sessionID int64, re
 // RevokeUserSessions ends every live session of a user and reports how many.
 func RevokeUserSessions(ctx context.Context, db *gorm.DB, userID int64, reason string, at time.Time) (int64, error) {
 	res := db.WithContext(ctx).Model(&Session{}).
-		Where("userId = ? AND revokedAt IS NULL", userID).
+		Where("? = ? AND ? IS NULL", col("userId"), userID, col("revokedAt")).
 		Updates(map[string]any{"revokedAt": at, "revokedReason": reason, "updatedAt": db.NowFunc()})
 	if res.Error != nil {
 		return 0, fmt.Errorf("revoke user sessions: %w", translate(res.Error))
@@ -132,11 +133,12 @@ func UserAccess(ctx context.Context, db *gorm.DB, userID, sessionID int64, now t
 		Sid  *int64
 	}
 	err = db.WithContext(ctx).Table("users").
-		Select("roles.name AS name, userSessions.id AS sid").
-		Joins("LEFT JOIN user_roles ON user_roles.userId = users.id").
-		Joins("LEFT JOIN roles ON roles.id = user_roles.roleId").
-		Joins("LEFT JOIN userSessions ON userSessions.id = ? AND userSessions.userId = users.id "+
-			"AND userSessions.revokedAt IS NULL AND userSessions.expiresAt > ?", sessionID, now).
+		Select("roles.name AS name, ? AS sid", col("userSessions.id")).
+		Joins("LEFT JOIN user_roles ON ? = users.id", col("user_roles.userId")).
+		Joins("LEFT JOIN roles ON roles.id = ?", col("user_roles.roleId")).
+		Joins("LEFT JOIN ? ON ? = ? AND ? = users.id AND ? IS NULL AND ? > ?",
+			clause.Table{Name: "userSessions"}, col("userSessions.id"), sessionID, col("userSessions.userId"),
+			col("userSessions.revokedAt"), col("userSessions.expiresAt"), now).
 		Where("users.id = ?", userID).
 		Order("roles.id").
 		Scan(&rows).Error
@@ -158,7 +160,7 @@ func UserAccess(ctx context.Context, db *gorm.DB, userID, sessionID int64, now t
 // PruneSessions deletes sessions (and, by cascade, their tokens) that ended
 // before cutoff, and reports how many.
 func PruneSessions(ctx context.Context, db *gorm.DB, cutoff time.Time) (int64, error) {
-	res := db.WithContext(ctx).Where("expiresAt < ?", cutoff).Delete(&Session{})
+	res := db.WithContext(ctx).Where("? < ?", col("expiresAt"), cutoff).Delete(&Session{})
 	if res.Error != nil {
 		return 0, fmt.Errorf("prune sessions: %w", translate(res.Error))
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	gormmysql "gorm.io/driver/mysql"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 )
 
@@ -189,6 +190,11 @@ func mysqlConfig(dsn string) (*mysql.Config, error) {
 	}
 	return cfg, nil
 }
+
+// col names a column (or table.column) in a query's placeholders, for GORM
+// to quote as the engine underneath wants. The original's columns are
+// camelCase, which PostgreSQL folds to lower case unless they are quoted.
+func col(name string) clause.Column { return clause.Column{Name: name} }
 
 // translate turns driver errors into this package's errors, keeping the
 // original in the chain for logs.

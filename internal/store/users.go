@@ -11,7 +11,7 @@ import (
 // case, or ErrNotFound.
 func FindUserByUsername(ctx context.Context, db *gorm.DB, name string) (User, error) {
 	var u User
-	err := db.WithContext(ctx).Where("usernameKey = ?", Key(name)).Take(&u).Error
+	err := db.WithContext(ctx).Where("? = ?", col("usernameKey"), Key(name)).Take(&u).Error
 	if err != nil {
 		return User{}, fmt.Errorf("find user: %w", translate(err))
 	}
@@ -24,7 +24,7 @@ func FindUserByUsername(ctx context.Context, db *gorm.DB, name string) (User, er
 func Taken(ctx context.Context, db *gorm.DB, username, email string) (usernameTaken, emailTaken bool, err error) {
 	var rows []User
 	err = db.WithContext(ctx).Select("usernameKey", "emailKey").
-		Where("usernameKey = ? OR emailKey = ?", Key(username), Key(email)).
+		Where("? = ? OR ? = ?", col("usernameKey"), Key(username), col("emailKey"), Key(email)).
 		Limit(2).Find(&rows).Error
 	if err != nil {
 		return false, false, fmt.Errorf("check taken: %w", translate(err))
@@ -101,14 +101,14 @@ func SetPassword(ctx context.Context, db *gorm.DB, userID int64, hash string) er
 // opened without foreign-key enforcement.
 func DeleteUser(ctx context.Context, db *gorm.DB, userID int64) error {
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		sessions := tx.Model(&Session{}).Select("id").Where("userId = ?", userID)
-		if err := tx.Where("sessionId IN (?)", sessions).Delete(&SessionToken{}).Error; err != nil {
+		sessions := tx.Model(&Session{}).Select("id").Where("? = ?", col("userId"), userID)
+		if err := tx.Where("? IN (?)", col("sessionId"), sessions).Delete(&SessionToken{}).Error; err != nil {
 			return err
 		}
-		if err := tx.Where("userId = ?", userID).Delete(&Session{}).Error; err != nil {
+		if err := tx.Where("? = ?", col("userId"), userID).Delete(&Session{}).Error; err != nil {
 			return err
 		}
-		if err := tx.Where("userId = ?", userID).Delete(&UserRole{}).Error; err != nil {
+		if err := tx.Where("? = ?", col("userId"), userID).Delete(&UserRole{}).Error; err != nil {
 			return err
 		}
 		res := tx.Delete(&User{}, userID)
