@@ -140,6 +140,14 @@ func TestAdminManagesUsers(t *testing.T) {
 			t.Errorf("GET user = %+v", got)
 		}
 		wantJSON(t, s.as(t, admin, "GET", "/api/admin/users/99999", ""), 404, "User Not found.")
+		// Past the 32-bit ids of the original's INTEGER column, and past int64.
+		for _, id := range []string{"2147483648", "9223372036854775807"} {
+			wantJSON(t, s.as(t, admin, "GET", "/api/admin/users/"+id, ""), 404, "User Not found.")
+			wantJSON(t, s.as(t, admin, "DELETE", "/api/admin/users/"+id, ""), 404, "User Not found.")
+			wantJSON(t, s.as(t, admin, "POST", "/api/admin/users/"+id+"/signout", ""), 404, "User Not found.")
+			wantJSON(t, s.as(t, admin, "PUT", "/api/admin/users/"+id+"/roles", `{"roles":["user"]}`), 404, "User Not found.")
+		}
+		wantJSON(t, s.as(t, admin, "GET", "/api/admin/users/9223372036854775808", ""), 400, "Failed! The user id must be a positive whole number.")
 		wantJSON(t, s.as(t, admin, "GET", "/api/admin/users/abc", ""), 400, "Failed! The user id must be a positive whole number.")
 		wantJSON(t, s.as(t, admin, "GET", "/api/admin/users/0", ""), 400, "Failed! The user id must be a positive whole number.")
 

@@ -42,6 +42,10 @@ func ListUsers(ctx context.Context, db *gorm.DB, q string, offset, limit int) ([
 
 // GetUser returns the user with the given id and its roles, or ErrNotFound.
 func GetUser(ctx context.Context, db *gorm.DB, id int64) (UserWithRoles, error) {
+	if id < 1 || id > MaxUserID {
+		// No row has it; PostgreSQL would refuse the comparison outright.
+		return UserWithRoles{}, fmt.Errorf("get user: %w", ErrNotFound)
+	}
 	var u User
 	if err := db.WithContext(ctx).Take(&u, id).Error; err != nil {
 		return UserWithRoles{}, fmt.Errorf("get user: %w", translate(err))

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -25,6 +26,10 @@ type User struct {
 
 // TableName keeps the original's table name.
 func (User) TableName() string { return "users" }
+
+// MaxUserID is the largest id the original's users.id column holds: it is
+// a 32-bit INTEGER on every engine Sequelize created it on.
+const MaxUserID = math.MaxInt32
 
 // Role is a row of the roles table; ids 1-3 are seeded by Migrate.
 type Role struct {
