@@ -20,7 +20,7 @@ import (
 type Config struct {
 	// Addr is the host:port the HTTP server listens on (ADDR, or ":"+PORT).
 	Addr string
-	// DBDriver is "sqlite" or "mysql".
+	// DBDriver is "sqlite", "mysql" or "postgres".
 	DBDriver string
 	// DBDSN is the driver's data source name (for sqlite, a file path).
 	DBDSN string
@@ -113,7 +113,7 @@ const MinSecretLength = 32
 func Load(getenv func(string) string) (Config, error) {
 	r := reader{getenv: getenv}
 	cfg := Config{
-		DBDriver:              r.oneOf("DB_DRIVER", "sqlite", "sqlite", "mysql"),
+		DBDriver:              r.oneOf("DB_DRIVER", "sqlite", "sqlite", "mysql", "postgres"),
 		DBMaxOpenConns:        r.intRange("DB_MAX_OPEN_CONNS", 10, 1, 10_000),
 		DBConnMaxLifetime:     r.duration("DB_CONN_MAX_LIFETIME", 30*time.Minute, 0),
 		AccessTokenTTL:        r.duration("ACCESS_TOKEN_TTL", time.Hour, time.Second),
@@ -148,10 +148,13 @@ func Load(getenv func(string) string) (Config, error) {
 	cfg.DBMaxIdleConns = r.intRange("DB_MAX_IDLE_CONNS", cfg.DBMaxOpenConns, 0, 10_000)
 	cfg.DBDSN = r.get("DB_DSN")
 	if cfg.DBDSN == "" {
-		if cfg.DBDriver == "sqlite" {
+		switch cfg.DBDriver {
+		case "sqlite":
 			cfg.DBDSN = DefaultSQLiteDSN
-		} else {
-			r.fail("DB_DSN", "required when DB_DRIVER=%s, e.g. root:@tcp(127.0.0.1:3306)/test?parseTime=true", cfg.DBDriver)
+		case "mysql":
+			r.fail("DB_DSN", "required when DB_DRIVER=mysql, e.g. root:@tcp(127.0.0.1:3306)/test?parseTime=true")
+		case "postgres":
+			r.fail("DB_DSN", "required when DB_DRIVER=postgres, e.g. postgres://user:password@127.0.0.1:5432/test?sslmode=disable")
 		}
 	}
 	if secret := r.get("JWT_SECRET"); secret != "" {

@@ -107,6 +107,7 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"ADDR": "localhost"}, "ADDR"},
 		{map[string]string{"DB_DRIVER": "oracle"}, "DB_DRIVER"},
 		{map[string]string{"DB_DRIVER": "mysql"}, "DB_DSN"},
+		{map[string]string{"DB_DRIVER": "postgres"}, "DB_DSN"},
 		{map[string]string{"JWT_SECRET": "short"}, "JWT_SECRET"},
 		{map[string]string{"ACCESS_TOKEN_TTL": "1 hour"}, "ACCESS_TOKEN_TTL"},
 		{map[string]string{"ACCESS_TOKEN_TTL": "-1h"}, "ACCESS_TOKEN_TTL"},

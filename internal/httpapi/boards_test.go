@@ -108,7 +108,7 @@ func TestAuthorizationFollowsTheDatabase(t *testing.T) {
 		token := s.signIn(t, "boss", "password-1").AccessToken
 		wantText(t, s.get(t, "/api/test/admin", token), 200, "Admin Content.")
 
-		if err := s.db.Where("userId = ? AND roleId = ?", id, roleAdmin).Delete(&store.UserRole{}).Error; err != nil {
+		if err := s.db.Where(map[string]any{"userId": id, "roleId": roleAdmin}).Delete(&store.UserRole{}).Error; err != nil {
 			t.Fatal(err)
 		}
 		// Within the TTL the cached roles may still be served...

@@ -204,7 +204,9 @@ func TestConcurrentRefreshesOfOneToken(t *testing.T) {
 			seen[b.RefreshToken] = true
 		}
 		var sessions, tokens int64
-		s.db.Model(&store.Session{}).Where("userId = ?", id).Count(&sessions)
+		if err := s.db.Model(&store.Session{}).Where(map[string]any{"userId": id}).Count(&sessions).Error; err != nil {
+			t.Fatal(err)
+		}
 		s.db.Model(&store.SessionToken{}).Count(&tokens)
 		if sessions != 1 || tokens != n+1 {
 			t.Errorf("%d sessions with %d tokens, want 1 with %d", sessions, tokens, n+1)

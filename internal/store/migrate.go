@@ -66,6 +66,45 @@ var dialects = map[string]ddl{
 				") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
 		},
 	},
+	// PostgreSQL: the tables Sequelize creates there for the original,
+	// quoted so that the camelCase names survive.
+	DriverPostgres: {
+		baseTables: []string{
+			`CREATE TABLE IF NOT EXISTS "roles" (` +
+				`"id" INTEGER, "name" VARCHAR(255), ` +
+				`"createdAt" TIMESTAMP WITH TIME ZONE NOT NULL, "updatedAt" TIMESTAMP WITH TIME ZONE NOT NULL, ` +
+				`PRIMARY KEY ("id"))`,
+			`CREATE TABLE IF NOT EXISTS "users" (` +
+				`"id" SERIAL, "username" VARCHAR(255), "email" VARCHAR(255), "password" VARCHAR(255), ` +
+				`"createdAt" TIMESTAMP WITH TIME ZONE NOT NULL, "updatedAt" TIMESTAMP WITH TIME ZONE NOT NULL, ` +
+				`PRIMARY KEY ("id"))`,
+			`CREATE TABLE IF NOT EXISTS "user_roles" (` +
+				`"createdAt" TIMESTAMP WITH TIME ZONE NOT NULL, "updatedAt" TIMESTAMP WITH TIME ZONE NOT NULL, ` +
+				`"roleId" INTEGER REFERENCES "roles" ("id") ON DELETE CASCADE ON UPDATE CASCADE, ` +
+				`"userId" INTEGER REFERENCES "users" ("id") ON DELETE CASCADE ON UPDATE CASCADE, ` +
+				`PRIMARY KEY ("roleId", "userId"))`,
+			`CREATE INDEX IF NOT EXISTS "user_roles_userId" ON "user_roles" ("userId")`,
+		},
+		// "C": compare the folded keys byte for byte, like utf8mb4_bin.
+		addKeys: `ALTER TABLE "users" ADD COLUMN "usernameKey" VARCHAR(255) COLLATE "C", ` +
+			`ADD COLUMN "emailKey" VARCHAR(255) COLLATE "C"`,
+		ownTables: []string{
+			`CREATE TABLE IF NOT EXISTS "userSessions" (` +
+				`"id" BIGSERIAL PRIMARY KEY, ` +
+				`"userId" INTEGER NOT NULL REFERENCES "users" ("id") ON DELETE CASCADE ON UPDATE CASCADE, ` +
+				`"expiresAt" TIMESTAMP WITH TIME ZONE NOT NULL, "revokedAt" TIMESTAMP WITH TIME ZONE, ` +
+				`"revokedReason" VARCHAR(32), ` +
+				`"createdAt" TIMESTAMP WITH TIME ZONE NOT NULL, "updatedAt" TIMESTAMP WITH TIME ZONE NOT NULL)`,
+			`CREATE INDEX IF NOT EXISTS "userSessions_userId" ON "userSessions" ("userId")`,
+			`CREATE TABLE IF NOT EXISTS "userSessionTokens" (` +
+				`"id" BIGSERIAL PRIMARY KEY, ` +
+				`"sessionId" BIGINT NOT NULL REFERENCES "userSessions" ("id") ON DELETE CASCADE ON UPDATE CASCADE, ` +
+				`"tokenHash" CHAR(64) COLLATE "C" NOT NULL UNIQUE, ` +
+				`"expiresAt" TIMESTAMP WITH TIME ZONE NOT NULL, "usedAt" TIMESTAMP WITH TIME ZONE, ` +
+				`"createdAt" TIMESTAMP WITH TIME ZONE NOT NULL, "updatedAt" TIMESTAMP WITH TIME ZONE NOT NULL)`,
+			`CREATE INDEX IF NOT EXISTS "userSessionTokens_sessionId" ON "userSessionTokens" ("sessionId")`,
+		},
+	},
 	DriverSQLite: {
 		baseTables: []string{
 			"CREATE TABLE IF NOT EXISTS roles (" +
@@ -115,16 +154,33 @@ var uniqueKeys = []struct{ column, source, index string }{
 // account to keep.
 //
 // Instances starting together on one database migrate one at a time: under
-// MySQL's named lock (GET_LOCK), or on SQLite inside one immediate
-// transaction. The others wait, then find nothing left to do.
+// MySQL's named lock (GET_LOCK), on PostgreSQL inside one transaction
+// holding an advisory lock, or on SQLite inside one immediate transaction.
+// The others wait, then find nothing left to do. On PostgreSQL and SQLite,
+// whose DDL is transactional, a migration that fails leaves no trace.
 func Migrate(ctx context.Context, db *gorm.DB) error {
 	db = db.WithContext(ctx)
 	d, ok := dialects[db.Dialector.Name()]
 	if !ok {
 		return fmt.Errorf("migrate: no schema for %s", db.Dialector.Name())
 	}
-	if db.Dialector.Name() == DriverSQLite {
+	switch db.Dialector.Name() {
+	case DriverSQLite:
 		return db.Transaction(func(tx *gorm.DB) error { return migrate(tx, d) })
+	case DriverPostgres:
+		return db.Transaction(func(tx *gorm.DB) error {
+			// One lock per schema, so that schemas of one database used by
+			// separate deployments do not wait for each other.
+			wait := fmt.Sprintf("SET LOCAL lock_timeout = %d", migrationLockWait.Milliseconds())
+			err := tx.Exec(wait).Error
+			if err == nil {
+				err = tx.Exec("SELECT pg_advisory_xact_lock(hashtext(? || current_schema()))", migrationLock).Error
+			}
+			if err != nil {
+				return fmt.Errorf("migrate: take the migration lock: %w", translate(err))
+			}
+			return migrate(tx, d)
+		})
 	}
 	// MySQL commits DDL as it goes, so a transaction cannot serialize it; a
 	// named lock, held by one connection, can.
@@ -147,7 +203,7 @@ func Migrate(ctx context.Context, db *gorm.DB) error {
 	})
 }
 
-// The MySQL lock that serializes migrations, and how long to wait for it.
+// The lock that serializes migrations, and how long to wait for it.
 const (
 	migrationLock     = "jwtauth.migrate"
 	migrationLockWait = 60 * time.Second

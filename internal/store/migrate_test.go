@@ -24,8 +24,12 @@ var legacySQLite = []string{
 func legacyDB(t *testing.T, driver string) *gorm.DB {
 	t.Helper()
 	dsn := storetest.NewDSN(t, driver)
-	if driver == store.DriverMySQL {
+	switch driver {
+	case store.DriverMySQL:
 		storetest.LoadMySQLDump(t, dsn, "testdata/seed-schema.sql")
+		return storetest.OpenRaw(t, driver, dsn)
+	case store.DriverPostgres:
+		storetest.LoadPostgresDump(t, dsn, "testdata/seed-schema.postgres.sql")
 		return storetest.OpenRaw(t, driver, dsn)
 	}
 	db := storetest.OpenRaw(t, driver, dsn)
@@ -39,6 +43,17 @@ func mustExec(t *testing.T, db *gorm.DB, sql string, args ...any) {
 	t.Helper()
 	if err := db.Exec(sql, args...).Error; err != nil {
 		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// insert adds a row of the original's columns through GORM, which quotes
+// the camelCase names as each engine wants.
+func insert(t *testing.T, db *gorm.DB, table string, row map[string]any) {
+	t.Helper()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	row["createdAt"], row["updatedAt"] = at, at
+	if err := db.Table(table).Create(row).Error; err != nil {
+		t.Fatalf("insert into %s %v: %v", table, row, err)
 	}
 }
 
@@ -72,15 +87,13 @@ func TestMigrateIsIdempotent(t *testing.T) {
 func TestMigrateUpgradesLegacyRows(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, driver string) {
 		db := legacyDB(t, driver)
-		const now = "2026-01-02 03:04:05"
-		mustExec(t, db, "INSERT INTO roles (id, name, createdAt, updatedAt) VALUES (1, 'user', ?, ?)", now, now)
+		insert(t, db, "roles", map[string]any{"id": 1, "name": "user"})
 		for _, row := range [][]any{
 			{7, "Bob", "Bob@Example.com"}, {8, nil, nil}, {9, nil, nil},
 		} {
-			mustExec(t, db, "INSERT INTO users (id, username, email, password, createdAt, updatedAt) VALUES (?, ?, ?, 'x', ?, ?)",
-				row[0], row[1], row[2], now, now)
+			insert(t, db, "users", map[string]any{"id": row[0], "username": row[1], "email": row[2], "password": "x"})
 		}
-		mustExec(t, db, "INSERT INTO user_roles (roleId, userId, createdAt, updatedAt) VALUES (1, 7, ?, ?)", now, now)
+		insert(t, db, "user_roles", map[string]any{"roleId": 1, "userId": 7})
 
 		for range 2 {
 			if err := store.Migrate(context.Background(), db); err != nil {
@@ -114,12 +127,10 @@ func TestMigrateUpgradesLegacyRows(t *testing.T) {
 func TestMigrateNamesCaseDuplicates(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, driver string) {
 		db := legacyDB(t, driver)
-		const now = "2026-01-02 03:04:05"
 		for _, row := range [][]any{
 			{1, "alice", "a1@example.com"}, {2, "Alice", "a2@example.com"}, {3, "carol", "c@example.com"},
 		} {
-			mustExec(t, db, "INSERT INTO users (id, username, email, password, createdAt, updatedAt) VALUES (?, ?, ?, 'x', ?, ?)",
-				row[0], row[1], row[2], now, now)
+			insert(t, db, "users", map[string]any{"id": row[0], "username": row[1], "email": row[2], "password": "x"})
 		}
 		err := store.Migrate(context.Background(), db)
 		if err == nil {
@@ -147,7 +158,7 @@ func TestMigrateNamesCaseDuplicates(t *testing.T) {
 
 func TestMigrateRefusesForeignRoles(t *testing.T) {
 	db := legacyDB(t, store.DriverSQLite)
-	mustExec(t, db, "INSERT INTO roles (id, name, createdAt, updatedAt) VALUES (2, 'editor', '2026-01-01', '2026-01-01')")
+	insert(t, db, "roles", map[string]any{"id": 2, "name": "editor"})
 	err := store.Migrate(context.Background(), db)
 	if err == nil || !strings.Contains(err.Error(), `role "moderator" is missing`) {
 		t.Fatalf("Migrate = %v, want it to name the missing moderator role", err)

@@ -9,18 +9,24 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	gosqlite "github.com/glebarez/go-sqlite"
 	"github.com/glebarez/sqlite"
 	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 	gormmysql "gorm.io/driver/mysql"
+	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
@@ -28,8 +34,9 @@ import (
 
 // Drivers jwtauth can open.
 const (
-	DriverSQLite = "sqlite"
-	DriverMySQL  = "mysql"
+	DriverSQLite   = "sqlite"
+	DriverMySQL    = "mysql"
+	DriverPostgres = "postgres"
 )
 
 // Errors every store function returns in place of engine-specific ones.
@@ -51,7 +58,10 @@ var (
 // a busy timeout, foreign keys and immediate write transactions, so that
 // concurrent writers wait for each other instead of failing. For MySQL the
 // DSN is go-sql-driver's; parseTime, UTC and connect/read timeouts are
-// forced on so that an unreachable server fails requests fast.
+// forced on so that an unreachable server fails requests fast. For
+// PostgreSQL the DSN is pgx's (a postgres:// URL or key=value pairs); a
+// connect timeout, TCP keepalives and an application_name are added
+// unless the DSN sets them.
 func Open(ctx context.Context, driverName, dsn string) (*gorm.DB, error) {
 	var dialector gorm.Dialector
 	switch driverName {
@@ -67,6 +77,12 @@ func Open(ctx context.Context, driverName, dsn string) (*gorm.DB, error) {
 			return nil, err
 		}
 		dialector = gormmysql.New(gormmysql.Config{DSNConfig: cfg})
+	case DriverPostgres:
+		cfg, err := postgresConfig(dsn)
+		if err != nil {
+			return nil, err
+		}
+		dialector = postgres.New(postgres.Config{Conn: stdlib.OpenDB(*cfg)})
 	default:
 		return nil, fmt.Errorf("unknown database driver %q", driverName)
 	}
@@ -142,6 +158,12 @@ func Describe(driverName, dsn string) string {
 		}
 		return "mysql"
 	}
+	if driverName == DriverPostgres {
+		if cfg, err := pgconn.ParseConfig(dsn); err == nil {
+			return fmt.Sprintf("postgres %s@%s/%s", cfg.User, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), cfg.Database)
+		}
+		return "postgres"
+	}
 	path, _, _ := strings.Cut(dsn, "?")
 	return "sqlite " + path
 }
@@ -196,6 +218,30 @@ func mysqlConfig(dsn string) (*mysql.Config, error) {
 // camelCase, which PostgreSQL folds to lower case unless they are quoted.
 func col(name string) clause.Column { return clause.Column{Name: name} }
 
+// postgresConfig parses a pgx DSN and fills in what an unattended server
+// needs: a connect timeout, and keepalives with a TCP user timeout so that
+// a server that vanished without closing its connections fails queries
+// within about 30s instead of the kernel's 15 minutes.
+func postgresConfig(dsn string) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres dsn: %w", err)
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 5 * time.Second
+	}
+	dialer := &net.Dialer{
+		Timeout:         cfg.ConnectTimeout,
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 3},
+		Control:         setUserTimeout(30 * time.Second),
+	}
+	cfg.DialFunc = dialer.DialContext
+	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
+		cfg.RuntimeParams["application_name"] = "jwtauth"
+	}
+	return cfg, nil
+}
+
 // translate turns driver errors into this package's errors, keeping the
 // original in the chain for logs.
 func translate(err error) error {
@@ -214,13 +260,22 @@ func translate(err error) error {
 	return err
 }
 
-// unstorable reports whether MySQL refused a value for its characters or
-// length (incorrect string value, data too long, illegal mix of collations).
+// unstorable reports whether the database refused a value for its
+// characters or length: on MySQL an incorrect string value, data too long
+// or an illegal mix of collations; on PostgreSQL a NUL byte or invalid
+// UTF-8 in text, or a value too long.
 func unstorable(err error) bool {
 	var myErr *mysql.MySQLError
-	if errors.As(err, &myErr) {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &myErr):
 		switch myErr.Number {
 		case 1267, 1270, 1271, 1366, 1406:
+			return true
+		}
+	case errors.As(err, &pgErr):
+		switch pgErr.Code {
+		case "22001", "22021", "22P05", "54000":
 			return true
 		}
 	}
@@ -233,11 +288,24 @@ func unavailable(err error) bool {
 	var netErr net.Error
 	var myErr *mysql.MySQLError
 	var liteErr *gosqlite.Error
+	var pgErr *pgconn.PgError
+	var pgConnErr *pgconn.ConnectError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
 		errors.Is(err, driver.ErrBadConn), errors.Is(err, mysql.ErrInvalidConn),
-		errors.As(err, &netErr):
+		errors.As(err, &netErr), errors.As(err, &pgConnErr), pgconn.Timeout(err),
+		errors.Is(err, io.ErrUnexpectedEOF):
 		return true
+	case errors.As(err, &pgErr):
+		switch {
+		case strings.HasPrefix(pgErr.Code, "08"), strings.HasPrefix(pgErr.Code, "53"), strings.HasPrefix(pgErr.Code, "57"):
+			// connection exception; too many connections, out of memory or
+			// disk; shutdown, cancelled (statement_timeout)
+			return true
+		case pgErr.Code == "40001", pgErr.Code == "40P01", pgErr.Code == "55P03":
+			// serialization failure, deadlock, lock not available
+			return true
+		}
 	case errors.As(err, &myErr):
 		switch myErr.Number {
 		case 1040, 1053, 1205, 1213, 2002, 2003, 2006, 2013, 8002, 9007:

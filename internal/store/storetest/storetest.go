@@ -1,6 +1,7 @@
 // Package storetest gives tests throwaway databases: a fresh SQLite file per
-// call, and a fresh MariaDB/MySQL database per call when TEST_MYSQL_DSN
-// names a server. Nothing is mocked; every test talks to a real engine.
+// call, a fresh MariaDB/MySQL database per call when TEST_MYSQL_DSN names a
+// server, and a fresh PostgreSQL schema per call when TEST_POSTGRES_DSN
+// does. Nothing is mocked; every test talks to a real engine.
 package storetest
 
 import (
@@ -9,11 +10,14 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
 
 	"jwtauth/internal/store"
@@ -24,17 +28,36 @@ import (
 // root:@tcp(127.0.0.1:3306)/test?parseTime=true.
 const MySQLEnv = "TEST_MYSQL_DSN"
 
+// PostgresEnv names the variable holding the DSN of a PostgreSQL database
+// the tests may create schemas in, e.g.
+// postgres://root@127.0.0.1:5432/test?sslmode=disable.
+const PostgresEnv = "TEST_POSTGRES_DSN"
+
+// Drivers are the engines Run covers, in order.
+var Drivers = []string{store.DriverSQLite, store.DriverMySQL, store.DriverPostgres}
+
 // Run runs fn as a subtest on every engine: SQLite always, MySQL when
-// TEST_MYSQL_DSN is set (skipped, saying so, when it is not).
+// TEST_MYSQL_DSN is set and PostgreSQL when TEST_POSTGRES_DSN is (each
+// skipped, saying so, when its variable is not).
 func Run(t *testing.T, fn func(t *testing.T, driver string)) {
 	t.Helper()
-	for _, driver := range []string{store.DriverSQLite, store.DriverMySQL} {
+	for _, driver := range Drivers {
 		t.Run(driver, func(t *testing.T) {
-			if driver == store.DriverMySQL {
-				RequireMySQL(t)
-			}
+			Require(t, driver)
 			fn(t, driver)
 		})
+	}
+}
+
+// Require skips t unless the server driver needs is configured; SQLite
+// needs none.
+func Require(t testing.TB, driver string) {
+	t.Helper()
+	switch driver {
+	case store.DriverMySQL:
+		RequireMySQL(t)
+	case store.DriverPostgres:
+		RequirePostgres(t)
 	}
 }
 
@@ -46,9 +69,17 @@ func RequireMySQL(t testing.TB) {
 	}
 }
 
+// RequirePostgres skips t unless TEST_POSTGRES_DSN is set.
+func RequirePostgres(t testing.TB) {
+	t.Helper()
+	if os.Getenv(PostgresEnv) == "" {
+		t.Skipf("%s not set: PostgreSQL test skipped", PostgresEnv)
+	}
+}
+
 // NewDSN creates an empty throwaway database and returns its DSN; it is
-// removed when the test ends. A set TEST_MYSQL_DSN that cannot be reached
-// fails the test: it never turns into a silent skip.
+// removed when the test ends. A set TEST_MYSQL_DSN or TEST_POSTGRES_DSN
+// that cannot be reached fails the test: it never turns into a silent skip.
 func NewDSN(tb testing.TB, driver string) string {
 	tb.Helper()
 	switch driver {
@@ -56,6 +87,8 @@ func NewDSN(tb testing.TB, driver string) string {
 		return filepath.Join(tb.TempDir(), "jwtauth.db")
 	case store.DriverMySQL:
 		return newMySQLDatabase(tb)
+	case store.DriverPostgres:
+		return newPostgresSchema(tb)
 	}
 	tb.Fatalf("storetest: unknown driver %q", driver)
 	return ""
@@ -88,6 +121,77 @@ func OpenRaw(tb testing.TB, driver, dsn string) *gorm.DB {
 	return db
 }
 
+func throwawayName() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return "jwtauth_test_" + hex.EncodeToString(b)
+}
+
+// newPostgresSchema creates a schema in TEST_POSTGRES_DSN's database and
+// returns a DSN whose search_path is that schema alone: to jwtauth it looks
+// like an empty database. Its connections carry the schema's name as
+// application_name, so that a test can find and end them.
+func newPostgresSchema(tb testing.TB) string {
+	tb.Helper()
+	base := os.Getenv(PostgresEnv)
+	if base == "" {
+		tb.Fatalf("%s is not set", PostgresEnv)
+	}
+	admin, err := store.Open(context.Background(), store.DriverPostgres, base)
+	if err != nil {
+		tb.Fatalf("%s: cannot reach the server: %v", PostgresEnv, err)
+	}
+	defer store.Close(admin)
+	name := throwawayName()
+	if err := admin.Exec(fmt.Sprintf(`CREATE SCHEMA "%s"`, name)).Error; err != nil {
+		tb.Fatalf("create test schema: %v", err)
+	}
+	tb.Cleanup(func() {
+		db, err := store.Open(context.Background(), store.DriverPostgres, base)
+		if err != nil {
+			tb.Errorf("drop test schema %s: %v", name, err)
+			return
+		}
+		defer store.Close(db)
+		if err := db.Exec(fmt.Sprintf(`DROP SCHEMA "%s" CASCADE`, name)).Error; err != nil {
+			tb.Errorf("drop test schema %s: %v", name, err)
+		}
+	})
+	return withPostgresParams(tb, base, map[string]string{"search_path": name, "application_name": name})
+}
+
+// withPostgresParams sets parameters of a pgx DSN, in either of its forms.
+func withPostgresParams(tb testing.TB, dsn string, params map[string]string) string {
+	tb.Helper()
+	if strings.Contains(dsn, "://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			tb.Fatalf("%s: %v", PostgresEnv, err)
+		}
+		q := u.Query()
+		for k, v := range params {
+			q.Set(k, v)
+		}
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	for k, v := range params {
+		dsn += fmt.Sprintf(" %s=%s", k, v)
+	}
+	return dsn
+}
+
+// PostgresAppName is the application_name of the connections a DSN from
+// NewDSN opens, which is also the name of its schema.
+func PostgresAppName(tb testing.TB, dsn string) string {
+	tb.Helper()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cfg.RuntimeParams["application_name"]
+}
+
 func newMySQLDatabase(tb testing.TB) string {
 	tb.Helper()
 	base := os.Getenv(MySQLEnv)
@@ -104,9 +208,7 @@ func newMySQLDatabase(tb testing.TB) string {
 	}
 	defer store.Close(admin)
 
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "jwtauth_test_" + hex.EncodeToString(b)
+	name := throwawayName()
 	if err := admin.Exec(fmt.Sprintf("CREATE DATABASE `%s` CHARACTER SET utf8mb4", name)).Error; err != nil {
 		tb.Fatalf("create test database: %v", err)
 	}
@@ -145,6 +247,26 @@ func LoadMySQLDump(tb testing.TB, dsn, path string) {
 	db := sql.OpenDB(conn)
 	defer db.Close()
 	if _, err := db.Exec(string(dump)); err != nil {
+		tb.Fatalf("load %s: %v", path, err)
+	}
+}
+
+// LoadPostgresDump runs the statements of a plain SQL file (such as
+// testdata/seed-db.postgres.sql) on dsn, in one transaction.
+func LoadPostgresDump(tb testing.TB, dsn, path string) {
+	tb.Helper()
+	dump, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	// Without arguments, pgx sends the file as one simple-protocol query,
+	// which may hold many statements and runs as one transaction.
+	if _, err := conn.Exec(context.Background(), string(dump)); err != nil {
 		tb.Fatalf("load %s: %v", path, err)
 	}
 }
