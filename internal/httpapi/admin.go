@@ -3,7 +3,10 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -47,6 +50,10 @@ func (a *api) listUsers(c *gin.Context) error {
 	q := c.Query("q")
 	if len(q) > 254 {
 		return auth.Invalid("Failed! q must be at most 254 characters.")
+	}
+	// No username or email holds these, and PostgreSQL refuses them in text.
+	if !utf8.ValidString(q) || strings.IndexFunc(q, unicode.IsControl) >= 0 {
+		return auth.Invalid("Failed! q must be UTF-8 text without control characters.")
 	}
 	p, err := a.svc.ListUsers(reqCtx(c), q, page, size)
 	if err != nil {

@@ -117,6 +117,8 @@ func TestAdminListUsers(t *testing.T) {
 			{"page=1.5", "Failed! page must be a whole number from 0 to 1000000."},
 			{"page=99999999999999999999", "Failed! page must be a whole number from 0 to 1000000."},
 			{"q=" + strings.Repeat("q", 255), "Failed! q must be at most 254 characters."},
+			{"q=a%00b", "Failed! q must be UTF-8 text without control characters."},
+			{"q=%FF", "Failed! q must be UTF-8 text without control characters."},
 		} {
 			wantJSON(t, s.as(t, admin, "GET", "/api/admin/users?"+q.query, ""), 400, q.msg)
 		}

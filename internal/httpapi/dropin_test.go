@@ -54,15 +54,28 @@ func tableCounts(t *testing.T, db *gorm.DB) string {
 
 // jwtauth started on the database the original created keeps every row,
 // signs every account in with its roles, upgrades the cost-8 hashes once,
-// and a restart changes nothing more.
-func TestMySQLDropInOnTheOriginalsDatabase(t *testing.T) {
-	storetest.RequireMySQL(t)
-	dsn := storetest.NewDSN(t, store.DriverMySQL)
-	storetest.LoadMySQLDump(t, dsn, "../store/testdata/seed-db.sql")
+// and a restart changes nothing more: on MariaDB from the original's dump,
+// and on PostgreSQL from the same rows in the tables Sequelize creates there.
+func TestDropInOnTheOriginalsDatabase(t *testing.T) {
+	for _, driver := range []string{store.DriverMySQL, store.DriverPostgres} {
+		t.Run(driver, func(t *testing.T) {
+			storetest.Require(t, driver)
+			dsn := storetest.NewDSN(t, driver)
+			if driver == store.DriverMySQL {
+				storetest.LoadMySQLDump(t, dsn, "../store/testdata/seed-db.sql")
+			} else {
+				storetest.LoadPostgresDump(t, dsn, "../store/testdata/seed-db.postgres.sql")
+			}
+			testDropIn(t, driver, dsn)
+		})
+	}
+}
+
+func testDropIn(t *testing.T, driver, dsn string) {
 	const cost = 9 // above the original's 8; the default 10 only makes the test slower
 	withCost := func(o *auth.Options) { o.BcryptCost = cost }
 
-	s := serverOn(t, storetest.OpenDSN(t, store.DriverMySQL, dsn), withCost)
+	s := serverOn(t, storetest.OpenDSN(t, driver, dsn), withCost)
 	const counts = "users=4 roles=3 user_roles=7"
 	if got := tableCounts(t, s.db); got != counts {
 		t.Fatalf("after migration: %s, want %s", got, counts)
@@ -88,7 +101,7 @@ func TestMySQLDropInOnTheOriginalsDatabase(t *testing.T) {
 	}
 
 	// Restart: a new connection, migrations again, a new server.
-	s2 := serverOn(t, storetest.OpenDSN(t, store.DriverMySQL, dsn), withCost)
+	s2 := serverOn(t, storetest.OpenDSN(t, driver, dsn), withCost)
 	if got := tableCounts(t, s2.db); got != counts {
 		t.Errorf("after restart: %s, want %s", got, counts)
 	}
@@ -113,6 +126,6 @@ func TestMySQLDropInOnTheOriginalsDatabase(t *testing.T) {
 		"username": "newcomer", "email": "ALICE@example.com", "password": "password-1"}), 400, "Failed! Email is already in use!")
 	s2.signUp(t, "newcomer", "newcomer@example.com", "password-1")
 	if got := s2.signIn(t, "newcomer", "password-1").ID; got != 488 {
-		t.Errorf("new user id = %d, want 488 (the original's AUTO_INCREMENT)", got)
+		t.Errorf("new user id = %d, want 488 (where the original's id sequence stood)", got)
 	}
 }

@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -114,26 +113,23 @@ func TestDatabaseDown(t *testing.T) {
 
 // When the server drops every connection (a restart, a failover), the pool
 // reconnects by itself: no 500, and signin works again.
-func TestMySQLConnectionsKilled(t *testing.T) {
-	storetest.RequireMySQL(t)
-	s := newServer(t, "mysql")
+func TestConnectionsKilled(t *testing.T) {
+	for _, driver := range []string{store.DriverMySQL, store.DriverPostgres} {
+		t.Run(driver, func(t *testing.T) {
+			storetest.Require(t, driver)
+			testConnectionsKilled(t, driver)
+		})
+	}
+}
+
+func testConnectionsKilled(t *testing.T, driver string) {
+	dsn := storetest.NewDSN(t, driver)
+	s := serverOn(t, storetest.OpenDSN(t, driver, dsn))
 	s.signUp(t, "survivor", "survivor@example.com", "password-1")
 	s.signIn(t, "survivor", "password-1")
 
-	admin := storetest.OpenRaw(t, "mysql", storetest.NewDSN(t, "mysql"))
-	var dbName string
-	s.db.Raw("SELECT DATABASE()").Scan(&dbName)
-	var ids []int64
-	if err := admin.Raw("SELECT id FROM information_schema.processlist WHERE db = ?", dbName).Scan(&ids).Error; err != nil {
-		t.Fatal(err)
-	}
-	if len(ids) == 0 {
+	if n := storetest.KillConnections(t, driver, dsn); n == 0 {
 		t.Fatal("no connections to kill")
-	}
-	for _, id := range ids {
-		if err := admin.Exec(fmt.Sprintf("KILL %d", id)).Error; err != nil {
-			t.Logf("kill %d: %v", id, err)
-		}
 	}
 	ok := false
 	for range 5 {
@@ -155,10 +151,18 @@ func TestMySQLConnectionsKilled(t *testing.T) {
 // The database goes away under a running server and comes back: requests
 // that need it get 503 meanwhile (never a 500, never a hang), /readyz says
 // unready, and the server recovers by itself.
-func TestMySQLOutageAndRecovery(t *testing.T) {
-	storetest.RequireMySQL(t)
-	proxy, dsn := storetest.NewProxy(t, storetest.NewDSN(t, "mysql"))
-	s := serverOn(t, storetest.OpenDSN(t, "mysql", dsn))
+func TestOutageAndRecovery(t *testing.T) {
+	for _, driver := range []string{store.DriverMySQL, store.DriverPostgres} {
+		t.Run(driver, func(t *testing.T) {
+			storetest.Require(t, driver)
+			testOutageAndRecovery(t, driver)
+		})
+	}
+}
+
+func testOutageAndRecovery(t *testing.T, driver string) {
+	proxy, dsn := storetest.NewProxy(t, driver, storetest.NewDSN(t, driver))
+	s := serverOn(t, storetest.OpenDSN(t, driver, dsn))
 	s.signUp(t, "steady", "steady@example.com", "password-1")
 	s.signIn(t, "steady", "password-1")
 

@@ -55,6 +55,7 @@ func TestSignIn(t *testing.T) {
 			{"unknown user", json, `{"username":"nobody","password":"password-1"}`, 404, "User Not found."},
 			{"very long unknown user", json, `{"username":"` + strings.Repeat("n", 5000) + `","password":"password-1"}`, 404, "User Not found."},
 			{"username not UTF-8", "application/x-www-form-urlencoded", "username=%ff%fe&password=password-1", 404, "User Not found."},
+			{"username with a NUL byte", json, `{"username":"ali\u0000ce","password":"password-1"}`, 404, "User Not found."},
 			{"missing username", json, `{"password":"password-1"}`, 400, "Failed! Username is required."},
 			{"missing password", json, `{"username":"alice"}`, 400, "Failed! Password is required."},
 			{"numeric username", json, `{"username":1,"password":"password-1"}`, 400, "Failed! Username must be a string."},

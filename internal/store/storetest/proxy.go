@@ -3,15 +3,19 @@ package storetest
 import (
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"jwtauth/internal/store"
 )
 
-// Proxy forwards TCP connections to a MySQL server and can be switched off
-// and on, so a test can take the database away from a running server and
-// give it back: an outage without stopping the shared server.
+// Proxy forwards TCP connections to a database server and can be switched
+// off and on, so a test can take the database away from a running server
+// and give it back: an outage without stopping the shared server.
 type Proxy struct {
 	tb     testing.TB
 	target string
@@ -22,19 +26,35 @@ type Proxy struct {
 	conns map[net.Conn]struct{}
 }
 
-// NewProxy starts a proxy in front of the server of the MySQL DSN dsn and
-// returns it with a DSN that goes through it.
-func NewProxy(tb testing.TB, dsn string) (*Proxy, string) {
+// NewProxy starts a proxy in front of the server of a MySQL or PostgreSQL
+// DSN and returns it with a DSN that goes through it.
+func NewProxy(tb testing.TB, driver, dsn string) (*Proxy, string) {
 	tb.Helper()
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		tb.Fatal(err)
+	p := &Proxy{tb: tb, addr: "127.0.0.1:0", conns: map[net.Conn]struct{}{}}
+	switch driver {
+	case store.DriverMySQL:
+		cfg, err := mysql.ParseDSN(dsn)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		p.target = cfg.Addr
+		p.Up()
+		cfg.Addr = p.addr
+		dsn = cfg.FormatDSN()
+	case store.DriverPostgres:
+		cfg, err := pgconn.ParseConfig(dsn)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		p.target = net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
+		p.Up()
+		host, port, _ := net.SplitHostPort(p.addr)
+		dsn = withPostgresParams(tb, dsn, map[string]string{"host": host, "port": port})
+	default:
+		tb.Fatalf("storetest: no proxy for %q", driver)
 	}
-	p := &Proxy{tb: tb, target: cfg.Addr, addr: "127.0.0.1:0", conns: map[net.Conn]struct{}{}}
-	p.Up()
 	tb.Cleanup(p.Down)
-	cfg.Addr = p.addr
-	return p, cfg.FormatDSN()
+	return p, dsn
 }
 
 // Up accepts connections again, on the same address.

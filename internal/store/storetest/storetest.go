@@ -181,15 +181,46 @@ func withPostgresParams(tb testing.TB, dsn string, params map[string]string) str
 	return dsn
 }
 
-// PostgresAppName is the application_name of the connections a DSN from
-// NewDSN opens, which is also the name of its schema.
-func PostgresAppName(tb testing.TB, dsn string) string {
+// KillConnections makes the server end every connection to the database
+// of a DSN from NewDSN, as a server restart or a failover does, and reports
+// how many it ended.
+func KillConnections(tb testing.TB, driver, dsn string) int {
 	tb.Helper()
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
+	var base, query string
+	var arg any
+	switch driver {
+	case store.DriverMySQL:
+		cfg, err := mysql.ParseDSN(dsn)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		base, arg = os.Getenv(MySQLEnv), cfg.DBName
+		query = "SELECT id FROM information_schema.processlist WHERE db = ?"
+	case store.DriverPostgres:
+		cfg, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		base, arg = os.Getenv(PostgresEnv), cfg.RuntimeParams["application_name"]
+		query = "SELECT pid FROM pg_stat_activity WHERE application_name = ? AND pid <> pg_backend_pid()"
+	default:
+		tb.Fatalf("storetest: cannot kill connections on %q", driver)
+	}
+	admin := OpenRaw(tb, driver, base)
+	var ids []int64
+	if err := admin.Raw(query, arg).Scan(&ids).Error; err != nil {
 		tb.Fatal(err)
 	}
-	return cfg.RuntimeParams["application_name"]
+	for _, id := range ids {
+		kill := fmt.Sprintf("KILL %d", id)
+		if driver == store.DriverPostgres {
+			kill = fmt.Sprintf("SELECT pg_terminate_backend(%d)", id)
+		}
+		if err := admin.Exec(kill).Error; err != nil {
+			tb.Logf("%s: %v", kill, err)
+		}
+	}
+	return len(ids)
 }
 
 func newMySQLDatabase(tb testing.TB) string {
