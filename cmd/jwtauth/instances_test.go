@@ -106,9 +106,18 @@ func eventually(t *testing.T, what string, check func() bool) {
 	}
 }
 
-// Three instances share one MariaDB and one Redis and nothing else.
-func TestMySQLThreeInstances(t *testing.T) {
-	storetest.RequireMySQL(t)
+// Three instances share one database (MariaDB, or PostgreSQL) and one
+// Redis, and nothing else.
+func TestThreeInstances(t *testing.T) {
+	for _, driver := range []string{store.DriverMySQL, store.DriverPostgres} {
+		t.Run(driver, func(t *testing.T) {
+			storetest.Require(t, driver)
+			testThreeInstances(t, driver)
+		})
+	}
+}
+
+func testThreeInstances(t *testing.T, driver string) {
 	redisURL := os.Getenv("TEST_REDIS_URL")
 	if redisURL == "" {
 		t.Skip("TEST_REDIS_URL not set: multi-instance test skipped")
@@ -117,7 +126,7 @@ func TestMySQLThreeInstances(t *testing.T) {
 	rand.Read(suffix)
 	tag := hex.EncodeToString(suffix) // Redis counts outlive a run: fresh names
 	env := map[string]string{
-		"DB_DRIVER": "mysql", "DB_DSN": storetest.NewDSN(t, "mysql"), "REDIS_URL": redisURL,
+		"DB_DRIVER": driver, "DB_DSN": storetest.NewDSN(t, driver), "REDIS_URL": redisURL,
 		"JWT_SECRET": strings.Repeat("s", 40), "BCRYPT_COST": "4", "AUTHZ_CACHE_TTL": "1s",
 		"REFRESH_REUSE_GRACE": "1s", "RATE_LIMIT_SIGNIN_USER": "5/1h", "RATE_LIMIT_SIGNIN_IP": "off",
 		"RATE_LIMIT_SIGNUP_IP": "off",
@@ -159,7 +168,7 @@ func TestMySQLThreeInstances(t *testing.T) {
 
 	// An admin on B grants moderator; A enforces it within the TTL.
 	r := exec.Command(binary, "create-admin", "--username", "chief_"+tag, "--email", "chief_"+tag+"@example.com")
-	r.Env = []string{"PATH=" + os.Getenv("PATH"), "DB_DRIVER=mysql", "DB_DSN=" + env["DB_DSN"], "ADMIN_PASSWORD=Adm1n-password"}
+	r.Env = []string{"PATH=" + os.Getenv("PATH"), "DB_DRIVER=" + driver, "DB_DSN=" + env["DB_DSN"], "ADMIN_PASSWORD=Adm1n-password"}
 	if out, err := r.CombinedOutput(); err != nil {
 		t.Fatalf("create-admin: %v\n%s", err, out)
 	}
@@ -216,7 +225,7 @@ func TestMySQLThreeInstances(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	db := storetest.OpenRaw(t, "mysql", env["DB_DSN"])
+	db := storetest.OpenRaw(t, driver, env["DB_DSN"])
 	var names []string
 	if err := db.Model(&store.User{}).Where("username LIKE ?", "load\\_"+tag+"\\_%").Pluck("username", &names).Error; err != nil {
 		t.Fatal(err)
@@ -242,9 +251,17 @@ func TestMySQLThreeInstances(t *testing.T) {
 }
 
 // Ten instances migrating an empty database at once: all succeed, three roles.
-func TestMySQLTenInstancesStartTogether(t *testing.T) {
-	storetest.RequireMySQL(t)
-	dsn := storetest.NewDSN(t, "mysql")
+func TestTenInstancesStartTogether(t *testing.T) {
+	for _, driver := range []string{store.DriverMySQL, store.DriverPostgres} {
+		t.Run(driver, func(t *testing.T) {
+			storetest.Require(t, driver)
+			testTenInstancesStartTogether(t, driver)
+		})
+	}
+}
+
+func testTenInstancesStartTogether(t *testing.T, driver string) {
+	dsn := storetest.NewDSN(t, driver)
 	var wg sync.WaitGroup
 	errs := make([]error, 10)
 	outs := make([][]byte, 10)
@@ -253,7 +270,7 @@ func TestMySQLTenInstancesStartTogether(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			cmd := exec.Command(binary, "migrate")
-			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "DB_DRIVER=mysql", "DB_DSN=" + dsn}
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "DB_DRIVER=" + driver, "DB_DSN=" + dsn}
 			outs[i], errs[i] = cmd.CombinedOutput()
 		}()
 	}
@@ -263,7 +280,7 @@ func TestMySQLTenInstancesStartTogether(t *testing.T) {
 			t.Errorf("instance %d: %v\n%s", i, err, outs[i])
 		}
 	}
-	db := storetest.OpenRaw(t, "mysql", dsn)
+	db := storetest.OpenRaw(t, driver, dsn)
 	var roles []string
 	db.Model(&store.Role{}).Order("id").Pluck("name", &roles)
 	if fmt.Sprint(roles) != "[user moderator admin]" {

@@ -206,11 +206,22 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "BCRYPT_COST") {
 		t.Errorf("run = %v, want an error naming BCRYPT_COST", err)
 	}
+	for driver, dsn := range map[string]string{
+		"mysql":    "root:@tcp(127.0.0.1:1)/none?timeout=1s",
+		"postgres": "postgres://root@127.0.0.1:1/none?connect_timeout=1",
+	} {
+		err = run(context.Background(), []string{"jwtauth"}, func(k string) string {
+			return map[string]string{"DB_DRIVER": driver, "DB_DSN": dsn}[k]
+		}, nil, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), driver) || !strings.Contains(err.Error(), "127.0.0.1:1") {
+			t.Errorf("unreachable %s database: %v", driver, err)
+		}
+	}
 	err = run(context.Background(), []string{"jwtauth"}, func(k string) string {
-		return map[string]string{"DB_DRIVER": "mysql", "DB_DSN": "root:@tcp(127.0.0.1:1)/none?timeout=1s"}[k]
+		return map[string]string{"DB_DRIVER": "postgres", "DB_DSN": "postgres://root@127.0.0.1:5432/test?sslmode=sometimes"}[k]
 	}, nil, io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "mysql") {
-		t.Errorf("unreachable database: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "postgres dsn") {
+		t.Errorf("malformed postgres DSN: %v", err)
 	}
 }
 
