@@ -5,6 +5,7 @@ BIN           ?= bin/jwtauth
 # Extra flags for go test, e.g. make test GOTESTFLAGS=-race
 GOTESTFLAGS   ?=
 MYSQL_DSN     ?= root:@tcp(127.0.0.1:3306)/test?parseTime=true
+POSTGRES_DSN  ?= postgres://root@127.0.0.1:5432/test?sslmode=disable
 REDIS_URL     ?= redis://127.0.0.1:6379/0
 FUZZTIME      ?= 30s
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -12,7 +13,7 @@ VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || ech
 TAGS          ?= nomsgpack
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test test-mysql test-all fuzz bench bench-go lint fmt clean
+.PHONY: help run build test test-mysql test-postgres test-all fuzz bench bench-go lint fmt clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,11 +24,16 @@ run: ## start the server on :8080 with embedded SQLite (data/jwtauth.db)
 build: ## build the binary into bin/jwtauth
 	CGO_ENABLED=0 $(GO) build -tags $(TAGS) -trimpath -ldflags "-X main.versionString=$(VERSION)" -o $(BIN) ./cmd/jwtauth
 
-test: ## run every test (MariaDB/MySQL and Redis ones too when TEST_MYSQL_DSN / TEST_REDIS_URL are set)
+test: ## run every test (MariaDB/MySQL, PostgreSQL and Redis ones too when TEST_MYSQL_DSN / TEST_POSTGRES_DSN / TEST_REDIS_URL are set)
 	@if [ -z "$$TEST_MYSQL_DSN" ]; then \
 		echo "TEST_MYSQL_DSN is not set: the MariaDB/MySQL tests will be skipped (make test-mysql runs them)."; \
 	else \
 		echo "MariaDB/MySQL tests run against TEST_MYSQL_DSN."; \
+	fi
+	@if [ -z "$$TEST_POSTGRES_DSN" ]; then \
+		echo "TEST_POSTGRES_DSN is not set: the PostgreSQL tests will be skipped (make test-postgres runs them)."; \
+	else \
+		echo "PostgreSQL tests run against TEST_POSTGRES_DSN."; \
 	fi
 	@if [ -z "$$TEST_REDIS_URL" ]; then \
 		echo "TEST_REDIS_URL is not set: the Redis tests will be skipped (make test-all runs them)."; \
@@ -37,8 +43,11 @@ test: ## run every test (MariaDB/MySQL and Redis ones too when TEST_MYSQL_DSN / 
 test-mysql: ## run every test, MariaDB/MySQL included (MYSQL_DSN=... to point elsewhere)
 	TEST_MYSQL_DSN='$(MYSQL_DSN)' $(MAKE) --no-print-directory test
 
-test-all: ## run every test with MariaDB and Redis (MYSQL_DSN=..., REDIS_URL=...)
-	TEST_MYSQL_DSN='$(MYSQL_DSN)' TEST_REDIS_URL='$(REDIS_URL)' $(MAKE) --no-print-directory test
+test-postgres: ## run every test, PostgreSQL included (POSTGRES_DSN=... to point elsewhere)
+	TEST_POSTGRES_DSN='$(POSTGRES_DSN)' $(MAKE) --no-print-directory test
+
+test-all: ## run every test with MariaDB, PostgreSQL and Redis (MYSQL_DSN=..., POSTGRES_DSN=..., REDIS_URL=...)
+	TEST_MYSQL_DSN='$(MYSQL_DSN)' TEST_POSTGRES_DSN='$(POSTGRES_DSN)' TEST_REDIS_URL='$(REDIS_URL)' $(MAKE) --no-print-directory test
 
 fuzz: ## fuzz each target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyToken$$' -fuzztime $(FUZZTIME) ./internal/auth
