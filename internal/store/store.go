@@ -252,10 +252,10 @@ func translate(err error) error {
 		return ErrNotFound
 	case errors.Is(err, gorm.ErrDuplicatedKey):
 		return fmt.Errorf("%w: %w", ErrConflict, err)
-	case unavailable(err):
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	case unstorable(err):
 		return fmt.Errorf("%w: %w", ErrUnstorable, err)
+	case unavailable(err):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err
 }
@@ -276,6 +276,10 @@ func unstorable(err error) bool {
 	case errors.As(err, &pgErr):
 		switch pgErr.Code {
 		case "22001", "22021", "22P05", "54000":
+			return true
+		case "08P01":
+			// A NUL byte sent inline by the simple protocol (PgBouncer
+			// setups) breaks the message itself.
 			return true
 		}
 	}
