@@ -16,6 +16,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +30,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	"github.com/valyala/fasthttp"
 )
 
@@ -45,6 +47,8 @@ var (
 	users    = flag.Int("users", 1000, "distinct users (and admins) whose tokens the board runs rotate through")
 	mysqlDSN = flag.String("mysql", firstNonEmpty(os.Getenv("BENCH_MYSQL_DSN"), os.Getenv("TEST_MYSQL_DSN")),
 		"MySQL/MariaDB DSN to repeat the jwtauth runs on (default: $BENCH_MYSQL_DSN or $TEST_MYSQL_DSN)")
+	postgresDSN = flag.String("postgres", firstNonEmpty(os.Getenv("BENCH_POSTGRES_DSN"), os.Getenv("TEST_POSTGRES_DSN")),
+		"PostgreSQL DSN (URL form) to repeat the jwtauth runs on (default: $BENCH_POSTGRES_DSN or $TEST_POSTGRES_DSN)")
 	keep    = flag.Bool("keep", false, "keep the work directory (binaries, databases, server logs)")
 	profile = flag.String("profile", "", "write CPU profiles of jwtauth during the board runs (SQLite) into this directory")
 )
@@ -68,6 +72,9 @@ func main() {
 	b.run("sqlite", filepath.Join(dir, "bench.db"), floor)
 	if *mysqlDSN != "" {
 		b.run("mysql", b.mysqlDatabase(), floor)
+	}
+	if *postgresDSN != "" {
+		b.run("postgres", b.postgresDatabase(), floor)
 	}
 	b.print()
 }
@@ -137,7 +144,7 @@ func (b *bench) header() {
 
 // run measures jwtauth on one database.
 func (b *bench) run(engine, dsn string, floor *server) {
-	env := []string{"DB_DRIVER=" + map[string]string{"sqlite": "sqlite", "mysql": "mysql"}[engine], "DB_DSN=" + dsn}
+	env := []string{"DB_DRIVER=" + engine, "DB_DSN=" + dsn}
 
 	if engine == "sqlite" {
 		b.startTimes(env)
@@ -313,6 +320,28 @@ func (b *bench) mysqlDatabase() string {
 	cfg.DBName = name
 	cfg.ParseTime = true
 	return cfg.FormatDSN()
+}
+
+// postgresDatabase creates a throwaway database and returns its DSN.
+func (b *bench) postgresDatabase() string {
+	u, err := url.Parse(*postgresDSN)
+	check(err)
+	db, err := sql.Open("pgx", u.String())
+	check(err)
+	defer db.Close()
+	name := fmt.Sprintf("jwtauth_bench_%d", time.Now().UnixNano()%1e9)
+	_, err = db.Exec("CREATE DATABASE " + name)
+	check(err)
+	if !*keep {
+		dropLater = append(dropLater, func() {
+			if db, err := sql.Open("pgx", u.String()); err == nil {
+				db.Exec("DROP DATABASE " + name + " WITH (FORCE)")
+				db.Close()
+			}
+		})
+	}
+	u.Path = "/" + name
+	return u.String()
 }
 
 var dropLater []func()
