@@ -109,12 +109,7 @@ func eventually(t *testing.T, what string, check func() bool) {
 // Three instances share one database (MariaDB, or PostgreSQL) and one
 // Redis, and nothing else.
 func TestThreeInstances(t *testing.T) {
-	for _, driver := range []string{store.DriverMySQL, store.DriverPostgres} {
-		t.Run(driver, func(t *testing.T) {
-			storetest.Require(t, driver)
-			testThreeInstances(t, driver)
-		})
-	}
+	storetest.RunServers(t, testThreeInstances)
 }
 
 func testThreeInstances(t *testing.T, driver string) {
@@ -252,12 +247,7 @@ func testThreeInstances(t *testing.T, driver string) {
 
 // Ten instances migrating an empty database at once: all succeed, three roles.
 func TestTenInstancesStartTogether(t *testing.T) {
-	for _, driver := range []string{store.DriverMySQL, store.DriverPostgres} {
-		t.Run(driver, func(t *testing.T) {
-			storetest.Require(t, driver)
-			testTenInstancesStartTogether(t, driver)
-		})
-	}
+	storetest.RunServers(t, testTenInstancesStartTogether)
 }
 
 func testTenInstancesStartTogether(t *testing.T, driver string) {

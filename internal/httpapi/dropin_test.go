@@ -57,21 +57,16 @@ func tableCounts(t *testing.T, db *gorm.DB) string {
 // and a restart changes nothing more: on MariaDB from the original's dump,
 // and on PostgreSQL from the same rows in the tables Sequelize creates there.
 func TestDropInOnTheOriginalsDatabase(t *testing.T) {
-	for _, driver := range []string{store.DriverMySQL, store.DriverPostgres} {
-		t.Run(driver, func(t *testing.T) {
-			storetest.Require(t, driver)
-			dsn := storetest.NewDSN(t, driver)
-			if driver == store.DriverMySQL {
-				storetest.LoadMySQLDump(t, dsn, "../store/testdata/seed-db.sql")
-			} else {
-				storetest.LoadPostgresDump(t, dsn, "../store/testdata/seed-db.postgres.sql")
-			}
-			testDropIn(t, driver, dsn)
-		})
-	}
+	storetest.RunServers(t, testDropIn)
 }
 
-func testDropIn(t *testing.T, driver, dsn string) {
+func testDropIn(t *testing.T, driver string) {
+	dsn := storetest.NewDSN(t, driver)
+	if driver == store.DriverMySQL {
+		storetest.LoadMySQLDump(t, dsn, "../store/testdata/seed-db.sql")
+	} else {
+		storetest.LoadPostgresDump(t, dsn, "../store/testdata/seed-db.postgres.sql")
+	}
 	const cost = 9 // above the original's 8; the default 10 only makes the test slower
 	withCost := func(o *auth.Options) { o.BcryptCost = cost }
 

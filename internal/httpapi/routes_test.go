@@ -114,12 +114,7 @@ func TestDatabaseDown(t *testing.T) {
 // When the server drops every connection (a restart, a failover), the pool
 // reconnects by itself: no 500, and signin works again.
 func TestConnectionsKilled(t *testing.T) {
-	for _, driver := range []string{store.DriverMySQL, store.DriverPostgres} {
-		t.Run(driver, func(t *testing.T) {
-			storetest.Require(t, driver)
-			testConnectionsKilled(t, driver)
-		})
-	}
+	storetest.RunServers(t, testConnectionsKilled)
 }
 
 func testConnectionsKilled(t *testing.T, driver string) {
@@ -152,12 +147,7 @@ func testConnectionsKilled(t *testing.T, driver string) {
 // that need it get 503 meanwhile (never a 500, never a hang), /readyz says
 // unready, and the server recovers by itself.
 func TestOutageAndRecovery(t *testing.T) {
-	for _, driver := range []string{store.DriverMySQL, store.DriverPostgres} {
-		t.Run(driver, func(t *testing.T) {
-			storetest.Require(t, driver)
-			testOutageAndRecovery(t, driver)
-		})
-	}
+	storetest.RunServers(t, testOutageAndRecovery)
 }
 
 func testOutageAndRecovery(t *testing.T, driver string) {

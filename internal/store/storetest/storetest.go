@@ -49,6 +49,19 @@ func Run(t *testing.T, fn func(t *testing.T, driver string)) {
 	}
 }
 
+// RunServers runs fn as a subtest on each engine that is a server shared
+// by processes (MySQL and PostgreSQL), each skipped, saying so, when its
+// variable is not set.
+func RunServers(t *testing.T, fn func(t *testing.T, driver string)) {
+	t.Helper()
+	for _, driver := range []string{store.DriverMySQL, store.DriverPostgres} {
+		t.Run(driver, func(t *testing.T) {
+			Require(t, driver)
+			fn(t, driver)
+		})
+	}
+}
+
 // Require skips t unless the server driver needs is configured; SQLite
 // needs none.
 func Require(t testing.TB, driver string) {
@@ -134,30 +147,36 @@ func throwawayName() string {
 func newPostgresSchema(tb testing.TB) string {
 	tb.Helper()
 	base := os.Getenv(PostgresEnv)
+	name := throwaway(tb, store.DriverPostgres, PostgresEnv, `CREATE SCHEMA "%s"`, `DROP SCHEMA "%s" CASCADE`)
+	return withPostgresParams(tb, base, map[string]string{"search_path": name, "application_name": name})
+}
+
+// throwaway runs create, with a fresh name for %s, on the server that the
+// variable env names, and drop when the test ends. It returns the name.
+func throwaway(tb testing.TB, driver, env, create, drop string) string {
+	tb.Helper()
+	base := os.Getenv(env)
 	if base == "" {
-		tb.Fatalf("%s is not set", PostgresEnv)
+		tb.Fatalf("%s is not set", env)
 	}
-	admin, err := store.Open(context.Background(), store.DriverPostgres, base)
-	if err != nil {
-		tb.Fatalf("%s: cannot reach the server: %v", PostgresEnv, err)
-	}
-	defer store.Close(admin)
-	name := throwawayName()
-	if err := admin.Exec(fmt.Sprintf(`CREATE SCHEMA "%s"`, name)).Error; err != nil {
-		tb.Fatalf("create test schema: %v", err)
-	}
-	tb.Cleanup(func() {
-		db, err := store.Open(context.Background(), store.DriverPostgres, base)
+	exec := func(stmt string) error {
+		db, err := store.Open(context.Background(), driver, base)
 		if err != nil {
-			tb.Errorf("drop test schema %s: %v", name, err)
-			return
+			return fmt.Errorf("%s: cannot reach the server: %w", env, err)
 		}
 		defer store.Close(db)
-		if err := db.Exec(fmt.Sprintf(`DROP SCHEMA "%s" CASCADE`, name)).Error; err != nil {
-			tb.Errorf("drop test schema %s: %v", name, err)
+		return db.Exec(stmt).Error
+	}
+	name := throwawayName()
+	if err := exec(fmt.Sprintf(create, name)); err != nil {
+		tb.Fatalf("create %s: %v", name, err)
+	}
+	tb.Cleanup(func() {
+		if err := exec(fmt.Sprintf(drop, name)); err != nil {
+			tb.Errorf("drop %s: %v", name, err)
 		}
 	})
-	return withPostgresParams(tb, base, map[string]string{"search_path": name, "application_name": name})
+	return name
 }
 
 // withPostgresParams sets parameters of a pgx DSN, in either of its forms.
@@ -225,36 +244,11 @@ func KillConnections(tb testing.TB, driver, dsn string) int {
 
 func newMySQLDatabase(tb testing.TB) string {
 	tb.Helper()
-	base := os.Getenv(MySQLEnv)
-	if base == "" {
-		tb.Fatalf("%s is not set", MySQLEnv)
-	}
-	cfg, err := mysql.ParseDSN(base)
+	cfg, err := mysql.ParseDSN(os.Getenv(MySQLEnv))
 	if err != nil {
 		tb.Fatalf("%s: %v", MySQLEnv, err)
 	}
-	admin, err := store.Open(context.Background(), store.DriverMySQL, base)
-	if err != nil {
-		tb.Fatalf("%s: cannot reach the server: %v", MySQLEnv, err)
-	}
-	defer store.Close(admin)
-
-	name := throwawayName()
-	if err := admin.Exec(fmt.Sprintf("CREATE DATABASE `%s` CHARACTER SET utf8mb4", name)).Error; err != nil {
-		tb.Fatalf("create test database: %v", err)
-	}
-	tb.Cleanup(func() {
-		db, err := store.Open(context.Background(), store.DriverMySQL, base)
-		if err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-			return
-		}
-		defer store.Close(db)
-		if err := db.Exec(fmt.Sprintf("DROP DATABASE `%s`", name)).Error; err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	cfg.DBName = name
+	cfg.DBName = throwaway(tb, store.DriverMySQL, MySQLEnv, "CREATE DATABASE `%s` CHARACTER SET utf8mb4", "DROP DATABASE `%s`")
 	return cfg.FormatDSN()
 }
 
