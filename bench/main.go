@@ -302,22 +302,7 @@ func (b *bench) bcryptRate(mode string) float64 {
 func (b *bench) mysqlDatabase() string {
 	cfg, err := mysql.ParseDSN(*mysqlDSN)
 	check(err)
-	db, err := sql.Open("mysql", cfg.FormatDSN())
-	check(err)
-	defer db.Close()
-	name := fmt.Sprintf("jwtauth_bench_%d", time.Now().UnixNano()%1e9)
-	_, err = db.Exec("CREATE DATABASE " + name)
-	check(err)
-	if !*keep {
-		// Dropped at the end through a second connection: see print.
-		dropLater = append(dropLater, func() {
-			if db, err := sql.Open("mysql", cfg.FormatDSN()); err == nil {
-				db.Exec("DROP DATABASE " + name)
-				db.Close()
-			}
-		})
-	}
-	cfg.DBName = name
+	cfg.DBName = createDatabase("mysql", cfg.FormatDSN(), "")
 	cfg.ParseTime = true
 	return cfg.FormatDSN()
 }
@@ -326,7 +311,15 @@ func (b *bench) mysqlDatabase() string {
 func (b *bench) postgresDatabase() string {
 	u, err := url.Parse(*postgresDSN)
 	check(err)
-	db, err := sql.Open("pgx", u.String())
+	u.Path = "/" + createDatabase("pgx", u.String(), " WITH (FORCE)")
+	return u.String()
+}
+
+// createDatabase creates a database through the database/sql driver and
+// returns its name. Unless -keep, it is dropped at the end (with
+// dropOptions), through a connection of its own: see print.
+func createDatabase(driver, dsn, dropOptions string) string {
+	db, err := sql.Open(driver, dsn)
 	check(err)
 	defer db.Close()
 	name := fmt.Sprintf("jwtauth_bench_%d", time.Now().UnixNano()%1e9)
@@ -334,14 +327,13 @@ func (b *bench) postgresDatabase() string {
 	check(err)
 	if !*keep {
 		dropLater = append(dropLater, func() {
-			if db, err := sql.Open("pgx", u.String()); err == nil {
-				db.Exec("DROP DATABASE " + name + " WITH (FORCE)")
+			if db, err := sql.Open(driver, dsn); err == nil {
+				db.Exec("DROP DATABASE " + name + dropOptions)
 				db.Close()
 			}
 		})
 	}
-	u.Path = "/" + name
-	return u.String()
+	return name
 }
 
 var dropLater []func()
