@@ -13,7 +13,10 @@ package ratelimit
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -86,12 +89,26 @@ func NewRule(name string, rate Rate, store Store) Rule {
 // Name is the rule's name, for logs.
 func (r Rule) Name() string { return r.name }
 
+// Rate is the rule's rate.
+func (r Rule) Rate() Rate { return r.rate }
+
+// Single returns the rule's stricter twin, named name: one attempt per the
+// same period, counted in the same store.
+func (r Rule) Single(name string) Rule {
+	single := r
+	single.name = name
+	if !r.rate.Unlimited() {
+		single.rate.Count = 1
+	}
+	return single
+}
+
 // Allow counts an attempt for key. An unlimited rule always allows.
 func (r Rule) Allow(ctx context.Context, key string) (Decision, error) {
 	if r.rate.Unlimited() || r.store == nil {
 		return Decision{Allowed: true}, nil
 	}
-	return r.store.Allow(ctx, r.name+":"+key, r.rate)
+	return r.store.Allow(ctx, r.storeKey(key), r.rate)
 }
 
 // Reset forgets key's attempts, e.g. after a successful signin.
@@ -99,5 +116,31 @@ func (r Rule) Reset(ctx context.Context, key string) error {
 	if r.rate.Unlimited() || r.store == nil {
 		return nil
 	}
-	return r.store.Reset(ctx, r.name+":"+key)
+	return r.store.Reset(ctx, r.storeKey(key))
+}
+
+// storeKey is the rule's name and a 128-bit digest of key: whatever a
+// client sends (a kilobyte of username, say), a counter's key in memory
+// or in Redis has one small, fixed size.
+func (r Rule) storeKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return r.name + ":" + base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// AddressKey is the part of a client address that limits count by: an
+// IPv4 address whole, an IPv6 address by its /64 network, since one
+// subscriber usually holds a whole /64 and could otherwise take a fresh
+// address for every attempt. Anything that is not an address is returned
+// as is.
+func AddressKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return addr.String()
+	}
+	prefix, _ := addr.WithZone("").Prefix(64)
+	return prefix.String()
 }
