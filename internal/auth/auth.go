@@ -12,6 +12,7 @@ import (
 	"net/mail"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -76,10 +77,12 @@ type Options struct {
 	HashQueue int
 	// HashMaxWait is how long one may wait (0: 3s).
 	HashMaxWait time.Duration
-	// SignInAccountLimit limits signin attempts per account (by username,
-	// ignoring case); a successful signin resets it. The zero Rule does
-	// not limit.
-	SignInAccountLimit ratelimit.Rule
+	// SignInAccountAddressLimit limits signin attempts on one account from
+	// one client address; a successful signin there resets it.
+	// SignInAccountLimit, looser, limits them on one account from all
+	// addresses; past it each address gets one attempt per the first
+	// rule's period. The zero Rule does not limit.
+	SignInAccountAddressLimit, SignInAccountLimit ratelimit.Rule
 	// AllowCommonPasswords turns off the check against the list of common
 	// passwords.
 	AllowCommonPasswords bool
@@ -101,6 +104,9 @@ type Service struct {
 	tokens tokenKeys
 	authz  *principals
 	hashes *hashPool
+	// signInLast is the one attempt per period an address gets on an
+	// account past the account's ceiling.
+	signInLast ratelimit.Rule
 	// dummyHash is compared against when a signin names no user, so that the
 	// answer takes as long as a wrong password does.
 	dummyHash func() []byte
@@ -157,6 +163,11 @@ func New(db *gorm.DB, opts Options) (*Service, error) {
 	}
 	s.opts = opts
 	s.hashes = newHashPool(opts.HashWorkers, opts.HashQueue, opts.HashMaxWait)
+	s.signInLast = opts.SignInAccountAddressLimit
+	if opts.SignInAccountAddressLimit.Rate().Unlimited() {
+		s.signInLast = opts.SignInAccountLimit
+	}
+	s.signInLast = s.signInLast.Single(s.signInLast.Name() + "-last")
 	cost := opts.BcryptCost
 	s.dummyHash = sync.OnceValue(func() []byte {
 		h, _ := bcrypt.GenerateFromPassword([]byte("jwtauth timing equalizer"), cost)
@@ -359,22 +370,11 @@ func (s *Service) SignIn(ctx context.Context, username, password string) (Accoun
 	case len(password) > PasswordMaxBytes:
 		return Account{}, Invalid("Failed! Password must be at most 72 bytes.")
 	}
-	// Attempts per account are counted before any work, so parallel
-	// guesses cannot slip past the limit; success resets the count.
-	limitKey := ""
-	if len(username) <= store.KeyMaxLength*utf8.UTFMax && utf8.ValidString(username) {
-		limitKey = store.Key(username)
-		if d, err := s.opts.SignInAccountLimit.Allow(ctx, limitKey); err == nil && !d.Allowed {
-			s.event(ctx, slog.LevelWarn, EventRateLimited, slog.String("rule", s.opts.SignInAccountLimit.Name()))
-			return Account{}, TooMany("sign-in attempts for this account", d.RetryAfter)
-		}
-	}
-	// A name no account can have is looked for nowhere, but answered alike.
-	u, err := store.User{}, store.ErrNotFound
-	if limitKey != "" {
-		u, err = store.FindUserByUsername(ctx, s.db, username)
-	}
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrUnstorable) {
+	u, err := s.findSignInUser(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		// No account to guess at, so nothing to count per account (the
+		// per-address limit still applies); answered after the same
+		// bcrypt time as a wrong password.
 		if _, err := s.compare(ctx, s.dummyHash(), password); errors.Is(err, ErrBusy) {
 			return Account{}, err
 		}
@@ -384,21 +384,15 @@ func (s *Service) SignIn(ctx context.Context, username, password string) (Accoun
 	if err != nil {
 		return Account{}, dbError(err)
 	}
-	ok, err := s.compare(ctx, []byte(u.Password), password)
-	if errors.Is(err, ErrBusy) {
-		return Account{}, err
-	}
+	ok, err := s.checkSignIn(ctx, u, password)
 	if err != nil {
-		s.log.LogAttrs(ctx, slog.LevelWarn, "signin against an unusable hash",
-			slog.Int64("user_id", u.ID), slog.String("error", err.Error()))
+		return Account{}, err
 	}
 	if !ok {
 		s.event(ctx, slog.LevelInfo, EventSignInFailed, slog.String("reason", "wrong password"), slog.Int64("user_id", u.ID))
 		return Account{}, ErrInvalidPassword
 	}
-	if err := s.opts.SignInAccountLimit.Reset(ctx, limitKey); err != nil {
-		s.log.LogAttrs(ctx, slog.LevelWarn, "could not reset the account's signin limit", slog.String("error", err.Error()))
-	}
+	s.signInSucceeded(ctx, u)
 	s.upgradeHash(ctx, u, password)
 	roles, found, err := store.UserAccess(ctx, s.db, u.ID, 0, s.now().UTC())
 	if err != nil {
@@ -413,6 +407,97 @@ func (s *Service) SignIn(ctx context.Context, username, password string) (Accoun
 	}
 	s.event(ctx, slog.LevelInfo, EventSignIn, slog.Int64("user_id", u.ID), slog.Int64("session_id", sessionID))
 	return Account{ID: u.ID, Username: u.Username, Email: u.Email, Roles: roles, Tokens: tokens}, nil
+}
+
+// findSignInUser looks the account up by name. A name no account can have
+// (longer than the key column, or not UTF-8) is not found without a
+// query, and without folding a kilobyte of text first.
+func (s *Service) findSignInUser(ctx context.Context, username string) (store.User, error) {
+	if len(username) > store.KeyMaxLength*utf8.UTFMax || !utf8.ValidString(username) ||
+		utf8.RuneCountInString(username) > store.KeyMaxLength {
+		return store.User{}, store.ErrNotFound
+	}
+	u, err := store.FindUserByUsername(ctx, s.db, username)
+	if errors.Is(err, store.ErrUnstorable) {
+		return store.User{}, store.ErrNotFound
+	}
+	return u, err
+}
+
+// checkSignIn counts a signin attempt on an existing account and checks
+// its password. The attempt is counted once a hashing slot is held, so
+// that parallel guesses cannot slip past the limits, and a request turned
+// away (busy, or over a limit) stores no count at all.
+func (s *Service) checkSignIn(ctx context.Context, u store.User, password string) (bool, error) {
+	release, err := s.hashes.acquire(ctx)
+	if err != nil {
+		s.event(ctx, slog.LevelWarn, EventBusy)
+		return false, err
+	}
+	defer release()
+	if err := s.countSignIn(ctx, u); err != nil {
+		return false, err
+	}
+	err = bcrypt.CompareHashAndPassword([]byte(u.Password), []byte(password))
+	if err != nil && !errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "signin against an unusable hash",
+			slog.Int64("user_id", u.ID), slog.String("error", err.Error()))
+	}
+	return err == nil, nil
+}
+
+// countSignIn applies the per-account limits. The strict one counts the
+// attempts on the account from one client address (an IPv6 /64), so a
+// guesser elsewhere cannot use up the owner's attempts; the looser ceiling
+// counts them from everywhere, against guessing spread over many
+// addresses. Past the ceiling an address still gets one attempt per
+// period: the owner, typing the right password from an address that has
+// not been failing on the account, gets in while the account is attacked.
+func (s *Service) countSignIn(ctx context.Context, u store.User) error {
+	account := limitKey(u)
+	pair := account + "@" + ratelimit.AddressKey(ClientFrom(ctx).IP)
+	d, err := s.opts.SignInAccountAddressLimit.Allow(ctx, pair)
+	if err == nil && !d.Allowed {
+		return s.signInLimited(ctx, s.opts.SignInAccountAddressLimit, d.RetryAfter)
+	}
+	d, err = s.opts.SignInAccountLimit.Allow(ctx, account)
+	if err != nil || d.Allowed {
+		return nil
+	}
+	last, err := s.signInLast.Allow(ctx, pair)
+	if err == nil && !last.Allowed {
+		return s.signInLimited(ctx, s.opts.SignInAccountLimit, min(d.RetryAfter, last.RetryAfter))
+	}
+	return nil
+}
+
+func (s *Service) signInLimited(ctx context.Context, rule ratelimit.Rule, retryAfter time.Duration) error {
+	s.event(ctx, slog.LevelWarn, EventRateLimited, slog.String("rule", rule.Name()))
+	return TooMany("sign-in attempts for this account", retryAfter)
+}
+
+// signInSucceeded clears the attempts of the account from this address:
+// the password is proven there. The account's ceiling is left to refill
+// by itself, or the owner's signin would hand a guesser a fresh allowance.
+func (s *Service) signInSucceeded(ctx context.Context, u store.User) {
+	pair := limitKey(u) + "@" + ratelimit.AddressKey(ClientFrom(ctx).IP)
+	for _, rule := range []ratelimit.Rule{s.opts.SignInAccountAddressLimit, s.signInLast} {
+		if err := rule.Reset(ctx, pair); err != nil {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "could not reset a signin limit",
+				slog.String("rule", rule.Name()), slog.String("error", err.Error()))
+		}
+	}
+}
+
+// limitKey names an account in the limits: by its stored username key,
+// the same on every instance and, unlike its id, not reused by another
+// deployment sharing the Redis (nor by a test database created afresh).
+// The name is the account's own, never what the client typed.
+func limitKey(u store.User) string {
+	if u.UsernameKey != "" {
+		return u.UsernameKey
+	}
+	return "#" + strconv.FormatInt(u.ID, 10)
 }
 
 // upgradeHash re-hashes a correct password whose stored hash is cheaper than

@@ -25,31 +25,44 @@ func newHashPool(size, queue int, maxWait time.Duration) *hashPool {
 
 // do runs fn in the pool, or returns ErrBusy.
 func (p *hashPool) do(ctx context.Context, fn func()) error {
-	select {
-	case p.slots <- struct{}{}:
-	default:
-		if p.waiting.Add(1) > p.queue {
-			p.waiting.Add(-1)
-			return ErrBusy
-		}
-		t := time.NewTimer(p.maxWait)
-		select {
-		case p.slots <- struct{}{}:
-			t.Stop()
-			p.waiting.Add(-1)
-		case <-t.C:
-			p.waiting.Add(-1)
-			return ErrBusy
-		case <-ctx.Done():
-			t.Stop()
-			p.waiting.Add(-1)
-			return ErrBusy
-		}
+	release, err := p.acquire(ctx)
+	if err != nil {
+		return err
 	}
-	defer func() { <-p.slots }()
+	defer release()
 	fn()
 	return nil
 }
+
+// acquire takes a slot, waiting in the queue if there is room there, and
+// returns the function that gives it back; or ErrBusy at once when the
+// queue is full, after maxWait, or when ctx ends first. A caller that
+// holds a slot may do a little work before its hash (a signin counts the
+// attempt only once it is sure to be checked).
+func (p *hashPool) acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case p.slots <- struct{}{}:
+		return p.release, nil
+	default:
+	}
+	if p.waiting.Add(1) > p.queue {
+		p.waiting.Add(-1)
+		return nil, ErrBusy
+	}
+	defer p.waiting.Add(-1)
+	t := time.NewTimer(p.maxWait)
+	defer t.Stop()
+	select {
+	case p.slots <- struct{}{}:
+		return p.release, nil
+	case <-t.C:
+		return nil, ErrBusy
+	case <-ctx.Done():
+		return nil, ErrBusy
+	}
+}
+
+func (p *hashPool) release() { <-p.slots }
 
 // tryDo runs fn only if a slot is free now; it is for work that can wait
 // for another day, such as upgrading an old hash.

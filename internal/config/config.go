@@ -69,9 +69,10 @@ type Config struct {
 	TrustedProxies []string
 	// RedisURL, when set, shares rate-limit counters between instances.
 	RedisURL string
-	// Rate limits: signin per client address and per account, signup and
-	// refresh per client address.
-	SignInIPLimit, SignInUserLimit, SignUpIPLimit, RefreshIPLimit ratelimit.Rate
+	// Rate limits: signin per client address, per account from one
+	// address and per account from all addresses; signup and refresh per
+	// client address.
+	SignInIPLimit, SignInUserLimit, SignInAccountLimit, SignUpIPLimit, RefreshIPLimit ratelimit.Rate
 	// HashWorkers, HashQueue and HashMaxWait bound password hashing:
 	// workers at once (0: one per core), how many may wait, how long.
 	HashWorkers, HashQueue int
@@ -132,6 +133,7 @@ func Load(getenv func(string) string) (Config, error) {
 		RedisURL:              r.redisURL("REDIS_URL"),
 		SignInIPLimit:         r.rate("RATE_LIMIT_SIGNIN_IP", "100/1m"),
 		SignInUserLimit:       r.rate("RATE_LIMIT_SIGNIN_USER", "10/15m"),
+		SignInAccountLimit:    r.rate("RATE_LIMIT_SIGNIN_ACCOUNT", "100/15m"),
 		SignUpIPLimit:         r.rate("RATE_LIMIT_SIGNUP_IP", "100/1h"),
 		RefreshIPLimit:        r.rate("RATE_LIMIT_REFRESH_IP", "100/1m"),
 		HashWorkers:           r.intRange("HASH_WORKERS", 0, 0, 1024),

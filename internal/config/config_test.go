@@ -41,6 +41,7 @@ func TestDefaults(t *testing.T) {
 		AuthzCacheTTL:         5 * time.Second,
 		SignInIPLimit:         ratelimit.Rate{Count: 100, Period: time.Minute},
 		SignInUserLimit:       ratelimit.Rate{Count: 10, Period: 15 * time.Minute},
+		SignInAccountLimit:    ratelimit.Rate{Count: 100, Period: 15 * time.Minute},
 		SignUpIPLimit:         ratelimit.Rate{Count: 100, Period: time.Hour},
 		RefreshIPLimit:        ratelimit.Rate{Count: 100, Period: time.Minute},
 		HashQueue:             64,

@@ -8,10 +8,17 @@ import (
 )
 
 // FindUserByUsername returns the user whose username equals name, ignoring
-// case, or ErrNotFound.
+// case, or ErrNotFound. Equal means equal key for key: MySQL's and
+// MariaDB's utf8mb4_bin ignores trailing spaces, so "zed " would find zed
+// there and nowhere else; the row is checked here so that every engine
+// answers alike.
 func FindUserByUsername(ctx context.Context, db *gorm.DB, name string) (User, error) {
 	var u User
-	err := db.WithContext(ctx).Where("? = ?", col("usernameKey"), Key(name)).Take(&u).Error
+	key := Key(name)
+	err := db.WithContext(ctx).Where("? = ?", col("usernameKey"), key).Take(&u).Error
+	if err == nil && u.UsernameKey != key {
+		err = gorm.ErrRecordNotFound
+	}
 	if err != nil {
 		return User{}, fmt.Errorf("find user: %w", translate(err))
 	}

@@ -1,0 +1,59 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"jwtauth/internal/bcrypt"
+	"jwtauth/internal/ratelimit"
+	"jwtauth/internal/store"
+	"jwtauth/internal/store/storetest"
+)
+
+// A signin turned away because hashing is busy counts no attempt and
+// stores no counter: a flood that only earns 503s costs no memory and
+// uses up nobody's allowance.
+func TestBusySignInCountsNothing(t *testing.T) {
+	db := storetest.Open(t, store.DriverSQLite)
+	counters := ratelimit.NewMemory(nil)
+	svc, err := New(db, Options{
+		Secret: []byte("0123456789abcdefghijklmnopqrstuvwxyzABCDEF"), AccessTokenTTL: time.Hour,
+		RefreshTokenTTL: time.Hour, SessionMaxAge: time.Hour, BcryptCost: bcrypt.MinCost,
+		HashWorkers: 1, HashQueue: 1, HashMaxWait: time.Millisecond,
+		SignInAccountAddressLimit: ratelimit.NewRule("signin-user-ip", ratelimit.Rate{Count: 2, Period: time.Hour}, counters),
+		SignInAccountLimit:        ratelimit.NewRule("signin-user", ratelimit.Rate{Count: 50, Period: time.Hour}, counters),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, _ := bcrypt.GenerateFromPassword([]byte("password-1"), bcrypt.MinCost)
+	if err := store.CreateUser(context.Background(), db, &store.User{Username: "busy", Email: "busy@example.com", Password: string(hash)}, []int64{1}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := WithClient(context.Background(), Client{IP: "192.0.2.1"})
+
+	release, err := svc.hashes.acquire(ctx) // the only worker is taken
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := svc.SignIn(ctx, "busy", "wrong-password"); !errors.Is(err, ErrBusy) {
+			t.Fatalf("signin with hashing busy: %v, want ErrBusy", err)
+		}
+	}
+	if n := counters.WeightedSize(); n != 0 {
+		t.Errorf("busy signins stored %d bytes of counters, want none", n)
+	}
+	release()
+	for i := range 2 {
+		if _, err := svc.SignIn(ctx, "busy", "wrong-password"); !errors.Is(err, ErrInvalidPassword) {
+			t.Fatalf("attempt %d after the busy ones: %v, want a password check", i+1, err)
+		}
+	}
+	var e *Error
+	if _, err := svc.SignIn(ctx, "busy", "password-1"); !errors.As(err, &e) || e.Kind != KindTooMany {
+		t.Errorf("third attempt: %v, want the limit", err)
+	}
+}
