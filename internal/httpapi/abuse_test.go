@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -70,8 +71,11 @@ func TestSignInLimitPerAddress(t *testing.T) {
 }
 
 func TestSignInLimitPerAccount(t *testing.T) {
+	var accountStore *ratelimit.Memory
 	s := limitedServer(t, nil, func(o *auth.Options, st ratelimit.Store) {
-		o.SignInAccountLimit = ratelimit.NewRule("signin-user", ratelimit.Rate{Count: 3, Period: 15 * time.Minute}, st)
+		o.SignInAccountAddressLimit = ratelimit.NewRule("signin-user-ip", ratelimit.Rate{Count: 3, Period: 15 * time.Minute}, st)
+		accountStore = ratelimit.NewMemory(nil)
+		o.SignInAccountLimit = ratelimit.NewRule("signin-user", ratelimit.Rate{Count: 100, Period: 15 * time.Minute}, accountStore)
 	})
 	s.createUser(t, "victim", "password-1", roleUser)
 	s.createUser(t, "bystander", "password-1", roleUser)
@@ -113,11 +117,87 @@ func TestSignInLimitPerAccount(t *testing.T) {
 	if counts[401] != 3 || counts[429] != 27 {
 		t.Errorf("30 parallel guesses: %v, want 3 answered 401 and 27 refused 429", counts)
 	}
-	// Unknown accounts are limited the same way (no way to tell them apart).
-	for range 3 {
-		wantJSON(t, wrongSignIn(t, s, "ghost", nil), 404, "User Not found.")
+	// An unknown name has no account to protect and counts nothing per
+	// account (signin says 404 to it anyway): a flood of invented names
+	// of a kilobyte each stores no counter at all.
+	before := accountStore.WeightedSize()
+	for i := range 20 {
+		wantJSON(t, wrongSignIn(t, s, fmt.Sprintf("ghost-%d-%s", i, strings.Repeat("\uFDFA", 300)), nil), 404, "User Not found.")
 	}
-	wantJSON(t, wrongSignIn(t, s, "ghost", nil), 429, limited)
+	if after := accountStore.WeightedSize(); after != before {
+		t.Errorf("unknown names stored counters: %d bytes before, %d after", before, after)
+	}
+}
+
+// A name differing from an account's by surrounding spaces is another
+// name on every engine (MariaDB's collation would pad it): it neither signs
+// in nor counts apart from the account's own attempts.
+func TestSignInNameIsExact(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, driver string) {
+		s := newServer(t, driver, func(o *auth.Options) {
+			o.SignInAccountAddressLimit = ratelimit.NewRule("signin-user-ip", ratelimit.Rate{Count: 3, Period: 15 * time.Minute}, ratelimit.NewMemory(nil))
+		})
+		s.createUser(t, "zed", "password-1", roleUser)
+		for _, name := range []string{"zed ", " zed", "zed\u00a0", "zed\u3000", "zed  "} {
+			wantJSON(t, s.postJSON(t, "/api/auth/signin", map[string]string{"username": name, "password": "password-1"}), 404, "User Not found.")
+		}
+		for range 3 {
+			wantJSON(t, wrongSignIn(t, s, "ZED", nil), 401, "Invalid Password!")
+		}
+		wantJSON(t, wrongSignIn(t, s, "zed", nil), 429, "Too many sign-in attempts for this account. Please retry in 300 seconds.")
+	})
+}
+
+// An attacker hammering an account from many addresses cannot keep its
+// owner out: each address has its own allowance on the account, and past
+// the account's ceiling an address that has not been failing still gets
+// its attempt, so the owner's right password gets in.
+func TestVictimSignsInWhileAttacked(t *testing.T) {
+	s := limitedServer(t, func(o *httpapi.Options, st ratelimit.Store) {
+		o.TrustedProxies = []string{"127.0.0.1", "::1"}
+	}, func(o *auth.Options, st ratelimit.Store) {
+		o.SignInAccountAddressLimit = ratelimit.NewRule("signin-user-ip", ratelimit.Rate{Count: 3, Period: 15 * time.Minute}, st)
+		o.SignInAccountLimit = ratelimit.NewRule("signin-user", ratelimit.Rate{Count: 10, Period: 15 * time.Minute}, st)
+	})
+	s.createUser(t, "victim", "password-1", roleUser)
+	from := func(addr string) map[string]string { return map[string]string{"X-Forwarded-For": addr} }
+	right := func(addr string) response {
+		return s.do(t, request{method: "POST", path: "/api/auth/signin", contentType: "application/json",
+			body: `{"username":"victim","password":"password-1"}`, header: from(addr)})
+	}
+	// Ten attacker addresses use their three attempts each, and keep
+	// trying once a second for a minute: the ceiling is long gone.
+	attacks := map[int]int{}
+	for round := range 60 {
+		for i := range 10 {
+			attacks[wrongSignIn(t, s, "victim", from(fmt.Sprintf("203.0.113.%d", i+1))).status]++
+		}
+		if round%10 == 0 {
+			s.clock.Advance(time.Second)
+		}
+	}
+	// The ceiling's 10, then one each past it: 20 checks in 15 minutes,
+	// where the ten addresses alone would have had 30.
+	if attacks[401] > 20 {
+		t.Errorf("attackers got %d password checks, want at most 20: %v", attacks[401], attacks)
+	}
+	// The owner, from an address of their own, gets in at the first try.
+	if r := right("198.51.100.7"); r.status != 200 {
+		t.Fatalf("owner's right password while attacked: %d %s", r.status, r.body)
+	}
+	// A new attacker address past the ceiling gets one attempt, then waits.
+	wantJSON(t, wrongSignIn(t, s, "victim", from("192.0.2.99")), 401, "Invalid Password!")
+	if r := wrongSignIn(t, s, "victim", from("192.0.2.99")); r.status != 429 {
+		t.Errorf("second attempt from one address past the ceiling: %d %s", r.status, r.body)
+	}
+	// Addresses in one IPv6 /64 count as one.
+	s.createUser(t, "six", "password-1", roleUser)
+	for i := range 3 {
+		wantJSON(t, wrongSignIn(t, s, "six", from(fmt.Sprintf("2001:db8:7:7::%x", i+1))), 401, "Invalid Password!")
+	}
+	if r := wrongSignIn(t, s, "six", from("2001:db8:7:7::ffff")); r.status != 429 {
+		t.Errorf("fourth attempt from the same /64: %d %s", r.status, r.body)
+	}
 }
 
 func TestSignUpAndRefreshLimits(t *testing.T) {
@@ -159,6 +239,29 @@ func TestForwardedForNeedsATrustedProxy(t *testing.T) {
 		}
 		wantJSON(t, wrongSignIn(t, s, "x", spoofed(0)), 404, "User Not found.")
 		wantJSON(t, wrongSignIn(t, s, "x", spoofed(0)), 429, "Too many sign-in attempts. Please retry in 30 seconds.")
+	})
+	t.Run("trusted: X-Real-IP is not believed", func(t *testing.T) {
+		s := limitedServer(t, func(o *httpapi.Options, st ratelimit.Store) {
+			o.SignInLimit = ratelimit.NewRule("signin-ip", perMinute(2), st)
+			o.TrustedProxies = []string{"127.0.0.1", "::1"}
+		})
+		realIP := func(i int) map[string]string {
+			return map[string]string{"X-Real-IP": "203.0.113." + string(rune('1'+i))}
+		}
+		wantJSON(t, wrongSignIn(t, s, "x", realIP(0)), 404, "User Not found.")
+		wantJSON(t, wrongSignIn(t, s, "x", realIP(1)), 404, "User Not found.")
+		wantJSON(t, wrongSignIn(t, s, "x", realIP(2)), 429, "Too many sign-in attempts. Please retry in 30 seconds.")
+	})
+	t.Run("IPv6 clients count by /64", func(t *testing.T) {
+		s := limitedServer(t, func(o *httpapi.Options, st ratelimit.Store) {
+			o.SignInLimit = ratelimit.NewRule("signin-ip", perMinute(2), st)
+			o.TrustedProxies = []string{"127.0.0.1", "::1"}
+		})
+		from := func(addr string) map[string]string { return map[string]string{"X-Forwarded-For": addr} }
+		wantJSON(t, wrongSignIn(t, s, "x", from("2001:db8:1:2::1")), 404, "User Not found.")
+		wantJSON(t, wrongSignIn(t, s, "x", from("2001:db8:1:2::2")), 404, "User Not found.")
+		wantJSON(t, wrongSignIn(t, s, "x", from("2001:db8:1:2:ffff::3")), 429, "Too many sign-in attempts. Please retry in 30 seconds.")
+		wantJSON(t, wrongSignIn(t, s, "x", from("2001:db8:1:3::1")), 404, "User Not found.")
 	})
 }
 
@@ -331,7 +434,7 @@ func TestLimitsSharedThroughRedis(t *testing.T) {
 		}
 		t.Cleanup(func() { rdb.Close() })
 		return serverOn(t, db, func(o *auth.Options) {
-			o.SignInAccountLimit = ratelimit.NewRule(rule, ratelimit.Rate{Count: 4, Period: time.Hour}, rdb)
+			o.SignInAccountAddressLimit = ratelimit.NewRule(rule, ratelimit.Rate{Count: 4, Period: time.Hour}, rdb)
 		})
 	}
 	a, b := instance(), instance()
@@ -350,7 +453,7 @@ func TestLimitsSharedThroughRedis(t *testing.T) {
 	t.Cleanup(func() { down.Close() })
 	fallback := ratelimit.NewFallback(down, ratelimit.NewMemory(nil), slog.New(slog.DiscardHandler))
 	c := serverOn(t, db, func(o *auth.Options) {
-		o.SignInAccountLimit = ratelimit.NewRule(rule, ratelimit.Rate{Count: 1, Period: time.Hour}, fallback)
+		o.SignInAccountAddressLimit = ratelimit.NewRule(rule, ratelimit.Rate{Count: 1, Period: time.Hour}, fallback)
 	})
 	wantJSON(t, wrongSignIn(t, c, "shared", nil), 401, "Invalid Password!")
 	if r := wrongSignIn(t, c, "shared", nil); r.status != http.StatusTooManyRequests {

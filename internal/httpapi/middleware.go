@@ -24,6 +24,15 @@ import (
 // canonicalizing on every request.
 const requestIDHeader = "X-Request-Id"
 
+// The security headers of every answer, shared: the header map keeps the
+// slice, so no request allocates one.
+var (
+	noStore    = []string{"no-store"}
+	noSniff    = []string{"nosniff"}
+	noReferrer = []string{"no-referrer"}
+	denyAll    = []string{"default-src 'none'; frame-ancestors 'none'"}
+)
+
 // requestIDs makes ids unique across instances and restarts without a
 // random read per request: a random prefix per process and a counter.
 var requestIDs = struct {
@@ -45,11 +54,20 @@ func randomHex(n int) string {
 // access log.
 func (a *api) frame(c *gin.Context) {
 	start := time.Now()
+	h := c.Writer.Header()
 	if ids := c.Request.Header[requestIDHeader]; len(ids) == 1 && saneRequestID(ids[0]) {
-		c.Writer.Header()[requestIDHeader] = ids
+		h[requestIDHeader] = ids
 	} else {
-		c.Writer.Header()[requestIDHeader] = []string{requestIDs.prefix + "-" + strconv.FormatUint(requestIDs.n.Add(1), 36)}
+		h[requestIDHeader] = []string{requestIDs.prefix + "-" + strconv.FormatUint(requestIDs.n.Add(1), 36)}
 	}
+	// Answers carry tokens and personal data: no cache keeps them, no
+	// browser sniffs them into something executable, frames them, or leaks
+	// the URL onward. A handler with something public to say (the JWKS)
+	// sets its own Cache-Control.
+	h["Cache-Control"] = noStore
+	h["X-Content-Type-Options"] = noSniff
+	h["Referrer-Policy"] = noReferrer
+	h["Content-Security-Policy"] = denyAll
 	defer a.observe(c, start)
 	defer a.recover(c)
 	c.Next()
@@ -122,7 +140,7 @@ func saneRequestID(id string) bool {
 // past the limit with 429 and Retry-After.
 func (a *api) limit(rule ratelimit.Rule, what string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		d, err := rule.Allow(c.Request.Context(), c.ClientIP())
+		d, err := rule.Allow(c.Request.Context(), ratelimit.AddressKey(c.ClientIP()))
 		if err != nil {
 			a.log.Warn("rate limit check failed; request let through", "rule", rule.Name(), "error", err.Error())
 		}

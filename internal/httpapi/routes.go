@@ -90,6 +90,10 @@ func NewHandler(svc *auth.Service, opts Options) (*Handler, error) {
 	if err := r.SetTrustedProxies(opts.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("trusted proxies: %w", err)
 	}
+	// One header names the client: X-Forwarded-For, which every proxy
+	// writes. Believing X-Real-IP as well would let a client behind a
+	// proxy that passes it through unchanged choose its own address.
+	r.RemoteIPHeaders = []string{"X-Forwarded-For"}
 	r.Use(a.frame, corsMiddleware(opts.CORSOrigins))
 	r.NoRoute(a.handle(notFound))
 	r.NoMethod(a.handle(methodNotAllowed))

@@ -81,6 +81,36 @@ func TestCORS(t *testing.T) {
 	})
 }
 
+// Every answer carries the security headers, and none may be cached: the
+// signin and refresh bodies hold tokens.
+func TestSecurityHeaders(t *testing.T) {
+	s := newServer(t, "sqlite")
+	s.createUser(t, "headers", "password-1", roleUser)
+	in := s.signIn(t, "headers", "password-1")
+	for name, r := range map[string]response{
+		"signin":  s.postJSON(t, "/api/auth/signin", map[string]string{"username": "headers", "password": "password-1"}),
+		"refresh": s.refresh(t, in.RefreshToken),
+		"board":   s.get(t, "/api/test/user", in.AccessToken),
+		"public":  s.get(t, "/api/test/all", ""),
+		"404":     s.get(t, "/nowhere", ""),
+		"401":     s.get(t, "/api/test/user", "bad"),
+	} {
+		for header, want := range map[string]string{
+			"Cache-Control":           "no-store",
+			"X-Content-Type-Options":  "nosniff",
+			"Referrer-Policy":         "no-referrer",
+			"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+		} {
+			if got := r.header.Get(header); got != want {
+				t.Errorf("%s: %s = %q, want %q", name, header, got, want)
+			}
+		}
+	}
+	if got := s.get(t, "/.well-known/jwks.json", "").header.Get("Cache-Control"); got != "public, max-age=300" {
+		t.Errorf("jwks: Cache-Control = %q, want it cacheable", got)
+	}
+}
+
 // With the database gone, requests that need it answer 503 JSON at once;
 // those that do not keep answering.
 func TestDatabaseDown(t *testing.T) {
