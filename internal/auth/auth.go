@@ -297,8 +297,31 @@ func validateUsername(name string) error {
 		return Invalid("Failed! Username must not contain control characters.")
 	case strings.TrimSpace(name) != name:
 		return Invalid("Failed! Username must not start or end with spaces.")
+	case strings.IndexFunc(name, unseen) >= 0:
+		return Invalid("Failed! Username must not contain invisible or formatting characters.")
+	case unicode.Is(unicode.M, []rune(name)[0]):
+		return Invalid("Failed! Username must not start with a combining mark.")
+	case strings.Contains(name, "  "):
+		return Invalid("Failed! Username must not contain two spaces in a row.")
 	}
 	return nil
+}
+
+// unseen reports whether r cannot be told apart, on screen, from nothing
+// or from a plain space: everything but letters, marks, digits,
+// punctuation, symbols and the ASCII space, i.e. format characters (zero
+// width space and joiners, soft hyphen, bidi overrides, BOM), other
+// spaces and separators, private-use and unassigned code points; and,
+// among letters and marks, the default-ignorable ones (the Hangul
+// fillers, variation selectors, the combining grapheme joiner). It is the
+// part of RFC 8265's username profile that matters for telling names
+// apart, less its ban on symbols (names like "Zoë 🦊" stay valid).
+func unseen(r rune) bool {
+	if r == ' ' {
+		return false
+	}
+	return !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S) ||
+		unicode.In(r, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
 }
 
 func validateEmail(email string) error {
