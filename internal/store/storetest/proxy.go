@@ -25,16 +25,18 @@ type Proxy struct {
 	ln    net.Listener
 	conns map[net.Conn]struct{}
 	// flow is closed while bytes flow; while stalled it is open, and the
-	// pipes hold what they read until it closes.
-	flow chan struct{}
+	// pipes hold what they read until it closes. replies is the same for
+	// the server's answers alone.
+	flow, replies chan struct{}
 }
 
 // NewProxy starts a proxy in front of the server of a MySQL or PostgreSQL
 // DSN and returns it with a DSN that goes through it.
 func NewProxy(tb testing.TB, driver, dsn string) (*Proxy, string) {
 	tb.Helper()
-	p := &Proxy{tb: tb, addr: "127.0.0.1:0", conns: map[net.Conn]struct{}{}, flow: make(chan struct{})}
+	p := &Proxy{tb: tb, addr: "127.0.0.1:0", conns: map[net.Conn]struct{}{}, flow: make(chan struct{}), replies: make(chan struct{})}
 	close(p.flow)
+	close(p.replies)
 	switch driver {
 	case store.DriverMySQL:
 		cfg, err := mysql.ParseDSN(dsn)
@@ -97,14 +99,28 @@ func (p *Proxy) Down() {
 func (p *Proxy) Stall() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	hold(&p.flow)
+}
+
+// StallReplies holds the server's answers only: statements still reach
+// the server and run, but the client hears nothing back, as when a
+// connection breaks just after a COMMIT was sent. Cutting connections
+// (Down) then leaves clients that cannot know whether they committed.
+func (p *Proxy) StallReplies() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	hold(&p.replies)
+}
+
+func hold(gate *chan struct{}) {
 	select {
-	case <-p.flow:
-		p.flow = make(chan struct{})
-	default: // already stalled
+	case <-*gate:
+		*gate = make(chan struct{})
+	default: // already held
 	}
 }
 
-// Resume forwards bytes again after a Stall, held ones first.
+// Resume forwards bytes again after a Stall or StallReplies, held ones first.
 func (p *Proxy) Resume() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -112,18 +128,21 @@ func (p *Proxy) Resume() {
 }
 
 func (p *Proxy) resumeLocked() {
-	select {
-	case <-p.flow:
-	default:
-		close(p.flow)
+	for _, gate := range []chan struct{}{p.flow, p.replies} {
+		select {
+		case <-gate:
+		default:
+			close(gate)
+		}
 	}
 }
 
-// flowing returns a channel that is closed once bytes may flow.
-func (p *Proxy) flowing() <-chan struct{} {
+// gates returns channels that are closed once bytes may flow, in either
+// direction and from the server.
+func (p *Proxy) gates() (flow, replies <-chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.flow
+	return p.flow, p.replies
 }
 
 func (p *Proxy) accept(ln net.Listener) {
@@ -140,20 +159,25 @@ func (p *Proxy) accept(ln net.Listener) {
 		p.mu.Lock()
 		p.conns[client], p.conns[server] = struct{}{}, struct{}{}
 		p.mu.Unlock()
-		go p.pipe(client, server)
-		go p.pipe(server, client)
+		go p.pipe(server, client, false)
+		go p.pipe(client, server, true)
 	}
 }
 
-// pipe copies src to dst, holding each chunk while the proxy is stalled.
-func (p *Proxy) pipe(dst, src net.Conn) {
+// pipe copies src to dst, holding each chunk while the proxy is stalled
+// (or, for the server's replies, while they are held).
+func (p *Proxy) pipe(dst, src net.Conn, replies bool) {
 	defer src.Close()
 	defer dst.Close()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			<-p.flowing()
+			flow, held := p.gates()
+			<-flow
+			if replies {
+				<-held
+			}
 			if _, err := dst.Write(buf[:n]); err != nil {
 				return
 			}
