@@ -78,7 +78,7 @@ func (s *Service) User(ctx context.Context, id int64) (UserInfo, error) {
 // (ErrLastAdmin). It takes effect at once on this instance and within the
 // authorization cache's TTL on the others.
 func (s *Service) SetRoles(ctx context.Context, actor Principal, id int64, names []string) (UserInfo, error) {
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := store.Transaction(ctx, s.db, func(tx *gorm.DB) error {
 		roles, err := store.Roles(ctx, tx)
 		if err != nil {
 			return err
@@ -113,7 +113,7 @@ func (s *Service) SetRoles(ctx context.Context, actor Principal, id int64, names
 // DeleteUser deletes a user with their roles and sessions; their tokens
 // stop working. Deleting the last admin is refused (ErrLastAdmin).
 func (s *Service) DeleteUser(ctx context.Context, actor Principal, id int64) error {
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := store.Transaction(ctx, s.db, func(tx *gorm.DB) error {
 		roles, err := store.Roles(ctx, tx)
 		if err != nil {
 			return err

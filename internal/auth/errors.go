@@ -57,6 +57,9 @@ var (
 // Errors of a server that cannot serve now.
 var (
 	ErrUnavailable = &Error{Kind: KindUnavailable, Message: "Service temporarily unavailable, please retry.", RetryAfter: time.Second}
+	// ErrStorageFull: the database has no room for a write. Clients get
+	// ErrUnavailable's answer; the log says what is wrong.
+	ErrStorageFull = &Error{Kind: KindUnavailable, Message: ErrUnavailable.Message, RetryAfter: time.Second}
 	// ErrBusy: the password hashing pool is full.
 	ErrBusy = &Error{Kind: KindUnavailable, Message: "Server is busy, please retry in a moment.", RetryAfter: time.Second}
 )
@@ -110,6 +113,8 @@ func TooMany(what string, retryAfter time.Duration) error {
 // cause for the log. Anything else stays internal.
 func dbError(err error) error {
 	switch {
+	case errors.Is(err, store.ErrStorageFull):
+		return fmt.Errorf("%w: %w: %w", ErrStorageFull, ErrUnavailable, err)
 	case errors.Is(err, store.ErrUnavailable):
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	case errors.Is(err, store.ErrUnstorable):

@@ -86,7 +86,7 @@ func (s *Service) Refresh(ctx context.Context, presented string) (Tokens, error)
 		sess     store.Session
 		replayed bool
 	)
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := store.Transaction(ctx, s.db, func(tx *gorm.DB) error {
 		tok, found, err := store.FindRefreshToken(ctx, tx, hashRefreshToken(presented))
 		sess = found
 		switch {
@@ -191,7 +191,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, password str
 		return err
 	}
 	now := s.now().UTC()
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = store.Transaction(ctx, s.db, func(tx *gorm.DB) error {
 		if err := store.SetPassword(ctx, tx, userID, hash); err != nil {
 			return err
 		}

@@ -78,7 +78,11 @@ func (a *api) fail(c *gin.Context, err error) {
 		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"accessToken": nil, "message": auth.ErrInvalidPassword.Message})
 	case errors.As(err, &authErr):
 		if authErr.Kind == auth.KindUnavailable && !errors.Is(err, auth.ErrBusy) {
-			a.log.LogAttrs(c.Request.Context(), slog.LevelWarn, "dependency unavailable",
+			level, msg := slog.LevelWarn, "dependency unavailable"
+			if errors.Is(err, auth.ErrStorageFull) {
+				level, msg = slog.LevelError, "database storage is full"
+			}
+			a.log.LogAttrs(c.Request.Context(), level, msg,
 				slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
 				slog.String("error", err.Error()))
 		}

@@ -2,8 +2,10 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -171,6 +173,98 @@ func testConnectionsKilled(t *testing.T, driver string) {
 	if err := store.Ping(context.Background(), s.db); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Connections cut while signups are in flight (a failover, a proxy
+// restart): every answer is 200 or 503 JSON with Retry-After, never a 500,
+// although some of the 503s may in fact have been stored (the cut came
+// after the server ran the COMMIT, before its reply arrived). Retrying a
+// 503 once then gives 200 or "already in use", and never a second account.
+func TestConnectionsCutDuringSignups(t *testing.T) {
+	storetest.RunServers(t, testConnectionsCutDuringSignups)
+}
+
+func testConnectionsCutDuringSignups(t *testing.T, driver string) {
+	proxy, dsn := storetest.NewProxy(t, driver, storetest.NewDSN(t, driver))
+	db := storetest.OpenDSN(t, driver, dsn)
+	if driver == store.DriverPostgres {
+		// Slow COMMITs down (a deferred trigger runs at COMMIT), so that
+		// cuts land while the server is committing, as under a slow disk.
+		for _, stmt := range []string{
+			"CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.05); RETURN NULL; END $$",
+			"CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON users DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()",
+		} {
+			if err := db.Exec(stmt).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s := serverOn(t, db)
+	const (
+		rounds   = 6
+		inFlight = 20
+		msg      = "Service temporarily unavailable, please retry."
+	)
+	isUnavailable := func(r response) bool {
+		t.Helper()
+		if r.status != 503 {
+			return false
+		}
+		wantJSON(t, r, 503, msg)
+		if r.header.Get("Retry-After") == "" {
+			t.Error("503 without Retry-After")
+		}
+		return true
+	}
+	var retried, storedAnyway int
+	for round := range rounds {
+		names := make([]string, inFlight)
+		answers := make([]response, inFlight)
+		var wg sync.WaitGroup
+		for i := range inFlight {
+			names[i] = fmt.Sprintf("cut%d_%d", round, i)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				answers[i] = s.postJSON(t, "/api/auth/signup", map[string]string{
+					"username": names[i], "email": names[i] + "@example.com", "password": "password-1"})
+			}()
+		}
+		// Cut at a different point of the signups' work each round, the
+		// server's last replies held back so that some COMMITs it ran
+		// are never acknowledged.
+		time.Sleep(time.Duration(20+round*10) * time.Millisecond)
+		proxy.StallReplies()
+		time.Sleep(60 * time.Millisecond)
+		proxy.Down()
+		proxy.Up()
+		wg.Wait()
+		for i, r := range answers {
+			switch {
+			case r.status == 200:
+			case isUnavailable(r):
+				retried++
+				again := s.postJSON(t, "/api/auth/signup", map[string]string{
+					"username": names[i], "email": names[i] + "@example.com", "password": "password-1"})
+				if again.status != 200 {
+					// The first attempt was stored after all.
+					wantJSON(t, again, 400, "Failed! Username is already in use!")
+					storedAnyway++
+				}
+			default:
+				t.Errorf("signup %s: %d %s, want 200 or 503", names[i], r.status, r.body)
+			}
+		}
+	}
+	for round := range rounds {
+		for i := range inFlight {
+			name := fmt.Sprintf("cut%d_%d", round, i)
+			if n := countUsers(t, s.db, "username = ?", name); n != 1 {
+				t.Errorf("%s: %d accounts, want exactly 1", name, n)
+			}
+		}
+	}
+	t.Logf("%d signups answered 503 and were retried; %d of them had been stored", retried, storedAnyway)
 }
 
 // The database goes away under a running server and comes back: requests

@@ -103,7 +103,7 @@ func UsersWithRole(ctx context.Context, db *gorm.DB, roleID int64) ([]int64, err
 
 // SetUserRoles replaces the roles of a user.
 func SetUserRoles(ctx context.Context, db *gorm.DB, userID int64, roleIDs []int64) error {
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := Transaction(ctx, db, func(tx *gorm.DB) error {
 		if err := tx.Where("? = ?", col("userId"), userID).Delete(&UserRole{}).Error; err != nil {
 			return err
 		}
@@ -117,7 +117,7 @@ func SetUserRoles(ctx context.Context, db *gorm.DB, userID int64, roleIDs []int6
 		return tx.Create(&links).Error
 	})
 	if err != nil {
-		return fmt.Errorf("set user roles: %w", translate(err))
+		return fmt.Errorf("set user roles: %w", err)
 	}
 	return nil
 }

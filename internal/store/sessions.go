@@ -50,7 +50,7 @@ const (
 
 // CreateSession starts a session for a user with its first refresh token.
 func CreateSession(ctx context.Context, db *gorm.DB, s *Session, first *SessionToken) error {
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := Transaction(ctx, db, func(tx *gorm.DB) error {
 		if err := tx.Create(s).Error; err != nil {
 			return err
 		}
@@ -58,7 +58,7 @@ func CreateSession(ctx context.Context, db *gorm.DB, s *Session, first *SessionT
 		return tx.Create(first).Error
 	})
 	if err != nil {
-		return fmt.Errorf("create session: %w", translate(err))
+		return fmt.Errorf("create session: %w", err)
 	}
 	return nil
 }

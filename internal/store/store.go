@@ -6,6 +6,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -48,6 +49,10 @@ var (
 	// ErrUnavailable means the database could not be reached or was too
 	// busy; the same request may succeed later.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrStorageFull means the database had no room left for a write: a
+	// full disk or a size limit. Errors carrying it carry ErrUnavailable
+	// too, since the same write may succeed once room is made.
+	ErrStorageFull = errors.New("database storage is full")
 	// ErrUnstorable means the database refused a value it cannot hold, such
 	// as an emoji in a MySQL table created with the 3-byte utf8 charset.
 	ErrUnstorable = errors.New("value cannot be stored")
@@ -99,6 +104,10 @@ func Open(ctx context.Context, driverName, dsn string) (*gorm.DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := db.Use(&storageWatch{now: time.Now}); err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
 	SetPool(db, DefaultPool)
 	if driverName == DriverSQLite && (strings.HasPrefix(dsn, ":memory:") || strings.Contains(dsn, "mode=memory")) {
 		// Each connection to an in-memory database is a database of its own.
@@ -141,8 +150,14 @@ func Close(db *gorm.DB) error {
 	return sqlDB.Close()
 }
 
-// Ping checks that the database answers, for readiness probes.
+// Ping checks that the database answers, for readiness probes. It
+// returns ErrStorageFull (and ErrUnavailable) while a write refused for
+// want of room is recent (StorageFullFor) and no row has been stored since:
+// such a database answers, but cannot take signups.
 func Ping(ctx context.Context, db *gorm.DB) error {
+	if err := checkStorage(db); err != nil {
+		return err
+	}
 	sqlDB, err := db.DB()
 	if err != nil {
 		return err
@@ -243,17 +258,23 @@ func postgresConfig(dsn string) (*pgx.ConnConfig, error) {
 }
 
 // translate turns driver errors into this package's errors, keeping the
-// original in the chain for logs.
+// original in the chain for logs. An error it already translated passes
+// through unchanged.
 func translate(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict),
+		errors.Is(err, ErrUnstorable), errors.Is(err, ErrUnavailable):
+		return err
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		return ErrNotFound
 	case errors.Is(err, gorm.ErrDuplicatedKey):
 		return fmt.Errorf("%w: %w", ErrConflict, err)
 	case unstorable(err):
 		return fmt.Errorf("%w: %w", ErrUnstorable, err)
+	case storageFull(err):
+		return fmt.Errorf("%w: %w: %w", ErrStorageFull, ErrUnavailable, err)
 	case unavailable(err):
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -287,7 +308,10 @@ func unstorable(err error) bool {
 }
 
 // unavailable reports whether err means "the database cannot serve this
-// now" rather than "this statement is wrong".
+// now" rather than "this statement is wrong". A lost connection is one,
+// whenever it is lost: before a statement was sent, while its answer was
+// read, or during a COMMIT, when the client cannot know whether the
+// server committed.
 func unavailable(err error) bool {
 	var netErr net.Error
 	var myErr *mysql.MySQLError
@@ -296,9 +320,23 @@ func unavailable(err error) bool {
 	var pgConnErr *pgconn.ConnectError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
-		errors.Is(err, driver.ErrBadConn), errors.Is(err, mysql.ErrInvalidConn),
-		errors.As(err, &netErr), errors.As(err, &pgConnErr), pgconn.Timeout(err),
-		errors.Is(err, io.ErrUnexpectedEOF):
+		errors.As(err, &netErr), pgconn.Timeout(err):
+		// A deadline, or the network itself (reset, refused, broken pipe).
+		return true
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		// The server closed the connection mid-message (pgx turns a bare
+		// EOF into ErrUnexpectedEOF; other drivers may not).
+		return true
+	case errors.Is(err, driver.ErrBadConn), errors.Is(err, mysql.ErrInvalidConn),
+		errors.As(err, &pgConnErr), errors.Is(err, pgconn.ErrConnClosed):
+		// The driver knows its connection is gone: before sending (bad
+		// connection, pgx's "conn closed" after an earlier failure closed
+		// it), or while reading (go-sql-driver's "invalid connection").
+		return true
+	case errors.Is(err, sql.ErrConnDone), errors.Is(err, sql.ErrTxDone):
+		// database/sql closed the connection or rolled the transaction
+		// back under us, which only a context ending does here: jwtauth
+		// never uses a transaction after finishing it.
 		return true
 	case errors.As(err, &pgErr):
 		switch {
@@ -316,6 +354,11 @@ func unavailable(err error) bool {
 			// too many connections, shutdown, lock wait timeout, deadlock,
 			// cannot connect, server gone; TiDB: retry failed, write conflict
 			return true
+		case 1317, 1927, 1969, 3024, 4031:
+			// query interrupted (KILL QUERY), connection killed (MariaDB),
+			// statement time limit (MariaDB, MySQL), disconnected for
+			// inactivity (MySQL 8)
+			return true
 		}
 	case errors.As(err, &liteErr):
 		switch liteErr.Code() & 0xff {
@@ -323,7 +366,35 @@ func unavailable(err error) bool {
 			return true
 		}
 	}
+	// database/sql does not export this one (errDBClosed): the pool was
+	// closed, as during shutdown. Its text is fixed in the standard library.
 	return strings.Contains(err.Error(), "sql: database is closed")
+}
+
+// storageFull reports whether err means the database had no room for a
+// write: SQLITE_FULL (a full disk, or max_page_count); on MySQL and
+// MariaDB a full table or disk, or a write that failed with ENOSPC (errno
+// 28, only named in the message); on PostgreSQL disk_full.
+func storageFull(err error) bool {
+	var myErr *mysql.MySQLError
+	var liteErr *gosqlite.Error
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &liteErr):
+		return liteErr.Code()&0xff == 13 // SQLITE_FULL and its extended codes
+	case errors.As(err, &pgErr):
+		return pgErr.Code == "53100"
+	case errors.As(err, &myErr):
+		switch myErr.Number {
+		case 1021, 1114: // ER_DISK_FULL, ER_RECORD_FILE_FULL ("The table is full")
+			return true
+		case 3, 1030: // ER_ERROR_ON_WRITE, ER_GET_ERRNO: the OS error is in the text
+			return strings.Contains(myErr.Message, "Errcode: 28 ") ||
+				strings.Contains(myErr.Message, "errno 28 ") ||
+				strings.Contains(myErr.Message, "error 28 ")
+		}
+	}
+	return false
 }
 
 // LogDriverTo sends the MySQL driver's own messages (a dropped idle

@@ -59,7 +59,7 @@ func Roles(ctx context.Context, db *gorm.DB) ([]Role, error) {
 // (ignoring case) gives ErrConflict.
 func CreateUser(ctx context.Context, db *gorm.DB, u *User, roleIDs []int64) error {
 	u.UsernameKey, u.EmailKey = Key(u.Username), Key(u.Email)
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := Transaction(ctx, db, func(tx *gorm.DB) error {
 		if err := tx.Create(u).Error; err != nil {
 			return err
 		}
@@ -73,7 +73,7 @@ func CreateUser(ctx context.Context, db *gorm.DB, u *User, roleIDs []int64) erro
 		return tx.Create(&links).Error
 	})
 	if err != nil {
-		return fmt.Errorf("create user: %w", translate(err))
+		return fmt.Errorf("create user: %w", err)
 	}
 	return nil
 }
@@ -107,7 +107,7 @@ func SetPassword(ctx context.Context, db *gorm.DB, userID int64, hash string) er
 // keys cascade too; deleting explicitly keeps that true on a SQLite file
 // opened without foreign-key enforcement.
 func DeleteUser(ctx context.Context, db *gorm.DB, userID int64) error {
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := Transaction(ctx, db, func(tx *gorm.DB) error {
 		sessions := tx.Model(&Session{}).Select("id").Where("? = ?", col("userId"), userID)
 		if err := tx.Where("? IN (?)", col("sessionId"), sessions).Delete(&SessionToken{}).Error; err != nil {
 			return err
@@ -125,7 +125,7 @@ func DeleteUser(ctx context.Context, db *gorm.DB, userID int64) error {
 		return res.Error
 	})
 	if err != nil {
-		return fmt.Errorf("delete user: %w", translate(err))
+		return fmt.Errorf("delete user: %w", err)
 	}
 	return nil
 }
