@@ -104,6 +104,7 @@ func open(ctx context.Context, getenv func(string) string, logs io.Writer, servi
 	if err := store.Migrate(ctx, a.db); err != nil {
 		return fail(err)
 	}
+	store.SetTimeout(a.db, cfg.DBTimeout)
 
 	// Rate-limit counters: in process, or in Redis (falling back to
 	// process memory while Redis is unreachable).

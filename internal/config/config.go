@@ -27,6 +27,9 @@ type Config struct {
 	// DBMaxOpenConns, DBMaxIdleConns and DBConnMaxLifetime size the pool.
 	DBMaxOpenConns, DBMaxIdleConns int
 	DBConnMaxLifetime              time.Duration
+	// DBTimeout bounds each call into the database (a statement or a
+	// transaction); past it the request answers 503.
+	DBTimeout time.Duration
 	// JWTSecret signs access tokens (HS256); empty means "generate one at
 	// start" unless JWTSigning is EdDSA.
 	JWTSecret []byte
@@ -117,6 +120,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DBDriver:              r.oneOf("DB_DRIVER", "sqlite", "sqlite", "mysql", "postgres"),
 		DBMaxOpenConns:        r.intRange("DB_MAX_OPEN_CONNS", 10, 1, 10_000),
 		DBConnMaxLifetime:     r.duration("DB_CONN_MAX_LIFETIME", 30*time.Minute, 0),
+		DBTimeout:             r.duration("DB_TIMEOUT", 5*time.Second, 100*time.Millisecond),
 		AccessTokenTTL:        r.duration("ACCESS_TOKEN_TTL", time.Hour, time.Second),
 		RefreshTokenTTL:       r.duration("REFRESH_TOKEN_TTL", 24*time.Hour, time.Second),
 		SessionMaxAge:         r.duration("SESSION_MAX_AGE", 30*24*time.Hour, time.Second),

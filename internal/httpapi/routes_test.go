@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"jwtauth/internal/auth"
 	"jwtauth/internal/store"
 	"jwtauth/internal/store/storetest"
 )
@@ -305,4 +306,61 @@ func testOutageAndRecovery(t *testing.T, driver string) {
 	if n := countUsers(t, s.db, ""); n != 2 {
 		t.Errorf("users = %d, want 2: nothing lost or doubled by the outage", n)
 	}
+}
+
+// A database that stops answering (a stopped process, not a dead one)
+// costs a request its deadline, then a 503 with Retry-After: signups,
+// signins, token checks, refreshes and admin calls alike; and the server
+// serves again by itself once the database does.
+func TestDatabaseStalls(t *testing.T) {
+	storetest.RunServers(t, func(t *testing.T, driver string) {
+		proxy, dsn := storetest.NewProxy(t, driver, storetest.NewDSN(t, driver))
+		db := storetest.OpenDSN(t, driver, dsn)
+		store.SetTimeout(db, time.Second)
+		s := serverOn(t, db, func(o *auth.Options) { o.AuthzCacheTTL = 0 })
+		s.createUser(t, "boss", "password-1", roleUser, roleAdmin)
+		in := s.signIn(t, "boss", "password-1")
+
+		proxy.Stall()
+		defer proxy.Resume()
+		const msg = "Service temporarily unavailable, please retry."
+		calls := map[string]func() response{
+			"signup": func() response {
+				return s.postJSON(t, "/api/auth/signup", map[string]string{"username": "late", "email": "late@example.com", "password": "password-1"})
+			},
+			"signin": func() response {
+				return s.postJSON(t, "/api/auth/signin", map[string]string{"username": "boss", "password": "password-1"})
+			},
+			"board":   func() response { return s.get(t, "/api/test/user", in.AccessToken) },
+			"refresh": func() response { return s.refresh(t, in.RefreshToken) },
+			"admin":   func() response { return s.as(t, in.AccessToken, "GET", "/api/admin/users", "") },
+		}
+		var wg sync.WaitGroup
+		for name, call := range calls {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start := time.Now()
+				r := call()
+				// A generous bound that only says "did not hang": the
+				// deadline is 1s, a request makes a few calls.
+				if took := time.Since(start); took > 15*time.Second {
+					t.Errorf("%s took %s with the database stalled", name, took)
+				}
+				if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+					t.Errorf("%s: %d %s (Retry-After %q), want 503 with Retry-After", name, r.status, r.body, r.header.Get("Retry-After"))
+					return
+				}
+				wantJSON(t, r, 503, msg)
+			}()
+		}
+		select {
+		case <-waitGroupDone(&wg):
+		case <-time.After(60 * time.Second):
+			proxy.Resume()
+			t.Fatal("requests still hanging after 60s with the database stalled")
+		}
+		proxy.Resume()
+		s.signIn(t, "boss", "password-1")
+	})
 }

@@ -23,7 +23,9 @@ var likeEscaper = strings.NewReplacer("!", "!!", "%", "!%", "_", "!_")
 // all. A non-empty q keeps the users whose username or email contains it,
 // ignoring case.
 func ListUsers(ctx context.Context, db *gorm.DB, q string, offset, limit int) ([]UserWithRoles, int64, error) {
-	base := db.WithContext(ctx).Model(&User{})
+	db, done := on(ctx, db)
+	defer done()
+	base := db.Model(&User{})
 	if q != "" {
 		pattern := "%" + likeEscaper.Replace(Key(q)) + "%"
 		base = base.Where("? LIKE ? ESCAPE '!' OR ? LIKE ? ESCAPE '!'", col("usernameKey"), pattern, col("emailKey"), pattern)
@@ -42,12 +44,14 @@ func ListUsers(ctx context.Context, db *gorm.DB, q string, offset, limit int) ([
 
 // GetUser returns the user with the given id and its roles, or ErrNotFound.
 func GetUser(ctx context.Context, db *gorm.DB, id int64) (UserWithRoles, error) {
+	db, done := on(ctx, db)
+	defer done()
 	if id < 1 || id > MaxUserID {
 		// No row has it; PostgreSQL would refuse the comparison outright.
 		return UserWithRoles{}, fmt.Errorf("get user: %w", ErrNotFound)
 	}
 	var u User
-	if err := db.WithContext(ctx).Take(&u, id).Error; err != nil {
+	if err := db.Take(&u, id).Error; err != nil {
 		return UserWithRoles{}, fmt.Errorf("get user: %w", translate(err))
 	}
 	out, err := withRoles(ctx, db, []User{u})
@@ -58,6 +62,8 @@ func GetUser(ctx context.Context, db *gorm.DB, id int64) (UserWithRoles, error) 
 }
 
 func withRoles(ctx context.Context, db *gorm.DB, users []User) ([]UserWithRoles, error) {
+	db, done := on(ctx, db)
+	defer done()
 	out := make([]UserWithRoles, len(users))
 	if len(users) == 0 {
 		return out, nil
@@ -72,7 +78,7 @@ func withRoles(ctx context.Context, db *gorm.DB, users []User) ([]UserWithRoles,
 		UserID int64
 		Name   string
 	}
-	err := db.WithContext(ctx).Table("user_roles").
+	err := db.Table("user_roles").
 		Select("? AS user_id, roles.name AS name", col("user_roles.userId")).
 		Joins("JOIN roles ON roles.id = ?", col("user_roles.roleId")).
 		Where("? IN ?", col("user_roles.userId"), ids).
@@ -92,8 +98,10 @@ func withRoles(ctx context.Context, db *gorm.DB, users []User) ([]UserWithRoles,
 // row locks; SQLite's write transactions are serial anyway). Two admins
 // demoting each other at once are thus decided one after the other.
 func UsersWithRole(ctx context.Context, db *gorm.DB, roleID int64) ([]int64, error) {
+	db, done := on(ctx, db)
+	defer done()
 	var ids []int64
-	err := db.WithContext(ctx).Model(&UserRole{}).Clauses(clause.Locking{Strength: "UPDATE"}).
+	err := db.Model(&UserRole{}).Clauses(clause.Locking{Strength: "UPDATE"}).
 		Where("? = ?", col("roleId"), roleID).Pluck("userId", &ids).Error
 	if err != nil {
 		return nil, fmt.Errorf("find users with role: %w", translate(err))

@@ -66,11 +66,13 @@ func CreateSession(ctx context.Context, db *gorm.DB, s *Session, first *SessionT
 // FindRefreshToken returns the token with the given hash and its session,
 // or ErrNotFound.
 func FindRefreshToken(ctx context.Context, db *gorm.DB, hash string) (SessionToken, Session, error) {
+	db, done := on(ctx, db)
+	defer done()
 	var t SessionToken
 	var s Session
-	err := db.WithContext(ctx).Where("? = ?", col("tokenHash"), hash).Take(&t).Error
+	err := db.Where("? = ?", col("tokenHash"), hash).Take(&t).Error
 	if err == nil {
-		err = db.WithContext(ctx).Take(&s, t.SessionID).Error
+		err = db.Take(&s, t.SessionID).Error
 	}
 	if err != nil {
 		return SessionToken{}, Session{}, fmt.Errorf("find refresh token: %w", translate(err))
@@ -82,7 +84,9 @@ func FindRefreshToken(ctx context.Context, db *gorm.DB, hash string) (SessionTok
 // false when the token was already used: of two requests racing with one
 // token, exactly one gets true.
 func MarkTokenUsed(ctx context.Context, db *gorm.DB, tokenID int64, usedAt time.Time) (bool, error) {
-	res := db.WithContext(ctx).Model(&SessionToken{}).
+	db, done := on(ctx, db)
+	defer done()
+	res := db.Model(&SessionToken{}).
 		Where("id = ? AND ? IS NULL", tokenID, col("usedAt")).
 		Updates(map[string]any{"usedAt": usedAt, "updatedAt": db.NowFunc()})
 	if res.Error != nil {
@@ -93,7 +97,9 @@ func MarkTokenUsed(ctx context.Context, db *gorm.DB, tokenID int64, usedAt time.
 
 // AddRefreshToken adds a token to a session.
 func AddRefreshToken(ctx context.Context, db *gorm.DB, t *SessionToken) error {
-	if err := db.WithContext(ctx).Create(t).Error; err != nil {
+	db, done := on(ctx, db)
+	defer done()
+	if err := db.Create(t).Error; err != nil {
 		return fmt.Errorf("add refresh token: %w", translate(err))
 	}
 	return nil
@@ -102,7 +108,9 @@ func AddRefreshToken(ctx context.Context, db *gorm.DB, t *SessionToken) error {
 // RevokeSession ends one session of a user; revoking one already revoked,
 // or someone else's, changes nothing. It reports whether a session ended.
 func RevokeSession(ctx context.Context, db *gorm.DB, userID, sessionID int64, reason string, at time.Time) (bool, error) {
-	res := db.WithContext(ctx).Model(&Session{}).
+	db, done := on(ctx, db)
+	defer done()
+	res := db.Model(&Session{}).
 		Where("id = ? AND ? = ? AND ? IS NULL", sessionID, col("userId"), userID, col("revokedAt")).
 		Updates(map[string]any{"revokedAt": at, "revokedReason": reason, "updatedAt": db.NowFunc()})
 	if res.Error != nil {
@@ -113,7 +121,9 @@ func RevokeSession(ctx context.Context, db *gorm.DB, userID, sessionID int64, re
 
 // RevokeUserSessions ends every live session of a user and reports how many.
 func RevokeUserSessions(ctx context.Context, db *gorm.DB, userID int64, reason string, at time.Time) (int64, error) {
-	res := db.WithContext(ctx).Model(&Session{}).
+	db, done := on(ctx, db)
+	defer done()
+	res := db.Model(&Session{}).
 		Where("? = ? AND ? IS NULL", col("userId"), userID, col("revokedAt")).
 		Updates(map[string]any{"revokedAt": at, "revokedReason": reason, "updatedAt": db.NowFunc()})
 	if res.Error != nil {
@@ -128,11 +138,13 @@ func RevokeUserSessions(ctx context.Context, db *gorm.DB, userID int64, reason s
 // now). A sessionID of 0 (a token issued without a session) checks the
 // user only.
 func UserAccess(ctx context.Context, db *gorm.DB, userID, sessionID int64, now time.Time) (roles []string, found bool, err error) {
+	db, done := on(ctx, db)
+	defer done()
 	var rows []struct {
 		Name *string
 		Sid  *int64
 	}
-	err = db.WithContext(ctx).Table("users").
+	err = db.Table("users").
 		Select("roles.name AS name, ? AS sid", col("userSessions.id")).
 		Joins("LEFT JOIN user_roles ON ? = users.id", col("user_roles.userId")).
 		Joins("LEFT JOIN roles ON roles.id = ?", col("user_roles.roleId")).
@@ -160,7 +172,9 @@ func UserAccess(ctx context.Context, db *gorm.DB, userID, sessionID int64, now t
 // PruneSessions deletes sessions (and, by cascade, their tokens) that ended
 // before cutoff, and reports how many.
 func PruneSessions(ctx context.Context, db *gorm.DB, cutoff time.Time) (int64, error) {
-	res := db.WithContext(ctx).Where("? < ?", col("expiresAt"), cutoff).Delete(&Session{})
+	db, done := on(ctx, db)
+	defer done()
+	res := db.Where("? < ?", col("expiresAt"), cutoff).Delete(&Session{})
 	if res.Error != nil {
 		return 0, fmt.Errorf("prune sessions: %w", translate(res.Error))
 	}

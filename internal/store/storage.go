@@ -105,7 +105,9 @@ func checkStorage(db *gorm.DB) error {
 // connection lost there, or a COMMIT refused for want of room, is
 // ErrUnavailable like any other statement's.
 func Transaction(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error) error {
-	err := db.WithContext(ctx).Transaction(fn)
+	db, done := on(ctx, db)
+	defer done()
+	err := db.Transaction(fn)
 	if w := watchOf(db); w != nil && err != nil {
 		w.note(err)
 	}

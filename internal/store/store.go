@@ -104,6 +104,9 @@ func Open(ctx context.Context, driverName, dsn string) (*gorm.DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := db.Use(&deadline{}); err != nil {
+		return nil, err
+	}
 	if err := db.Use(&storageWatch{now: time.Now}); err != nil {
 		sqlDB.Close()
 		return nil, err

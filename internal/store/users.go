@@ -13,9 +13,11 @@ import (
 // there and nowhere else; the row is checked here so that every engine
 // answers alike.
 func FindUserByUsername(ctx context.Context, db *gorm.DB, name string) (User, error) {
+	db, done := on(ctx, db)
+	defer done()
 	var u User
 	key := Key(name)
-	err := db.WithContext(ctx).Where("? = ?", col("usernameKey"), key).Take(&u).Error
+	err := db.Where("? = ?", col("usernameKey"), key).Take(&u).Error
 	if err == nil && u.UsernameKey != key {
 		err = gorm.ErrRecordNotFound
 	}
@@ -29,8 +31,10 @@ func FindUserByUsername(ctx context.Context, db *gorm.DB, name string) (User, er
 // case. It lets signup answer before spending a bcrypt hash; the unique
 // indexes still decide when two signups race.
 func Taken(ctx context.Context, db *gorm.DB, username, email string) (usernameTaken, emailTaken bool, err error) {
+	db, done := on(ctx, db)
+	defer done()
 	var rows []User
-	err = db.WithContext(ctx).Select("usernameKey", "emailKey").
+	err = db.Select("usernameKey", "emailKey").
 		Where("? = ? OR ? = ?", col("usernameKey"), Key(username), col("emailKey"), Key(email)).
 		Limit(2).Find(&rows).Error
 	if err != nil {
@@ -46,8 +50,10 @@ func Taken(ctx context.Context, db *gorm.DB, username, email string) (usernameTa
 // Roles returns every role, ordered by id. The table is tiny; reading it
 // whole spares callers an IN list as long as whatever a client sent.
 func Roles(ctx context.Context, db *gorm.DB) ([]Role, error) {
+	db, done := on(ctx, db)
+	defer done()
 	var roles []Role
-	err := db.WithContext(ctx).Order("id").Find(&roles).Error
+	err := db.Order("id").Find(&roles).Error
 	if err != nil {
 		return nil, fmt.Errorf("find roles: %w", translate(err))
 	}
@@ -81,7 +87,9 @@ func CreateUser(ctx context.Context, db *gorm.DB, u *User, roleIDs []int64) erro
 // UpdatePassword replaces the user's hash, only if it is still oldHash, so
 // that a re-hash on signin never overwrites a password changed meanwhile.
 func UpdatePassword(ctx context.Context, db *gorm.DB, userID int64, oldHash, newHash string) error {
-	err := db.WithContext(ctx).Model(&User{}).
+	db, done := on(ctx, db)
+	defer done()
+	err := db.Model(&User{}).
 		Where("id = ? AND password = ?", userID, oldHash).
 		Updates(map[string]any{"password": newHash, "updatedAt": db.NowFunc()}).Error
 	if err != nil {
@@ -92,7 +100,9 @@ func UpdatePassword(ctx context.Context, db *gorm.DB, userID int64, oldHash, new
 
 // SetPassword replaces a user's password hash, or returns ErrNotFound.
 func SetPassword(ctx context.Context, db *gorm.DB, userID int64, hash string) error {
-	res := db.WithContext(ctx).Model(&User{}).Where("id = ?", userID).
+	db, done := on(ctx, db)
+	defer done()
+	res := db.Model(&User{}).Where("id = ?", userID).
 		Updates(map[string]any{"password": hash, "updatedAt": db.NowFunc()})
 	if res.Error == nil && res.RowsAffected == 0 {
 		return fmt.Errorf("set password: %w", ErrNotFound)
