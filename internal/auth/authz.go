@@ -77,15 +77,15 @@ func (p *principals) get(ctx context.Context, token string) (principalEntry, err
 }
 
 func (p *principals) load(ctx context.Context, token string) (principalEntry, error) {
-	userID, sessionID, expires, err := p.tokens.verify(token)
+	v, err := p.tokens.verify(token)
 	if err != nil {
 		return principalEntry{}, err
 	}
-	roles, found, err := store.UserAccess(ctx, p.db, userID, sessionID, p.now())
+	roles, found, err := store.UserAccess(ctx, p.db, v.userID, v.sessionID, p.now())
 	if err != nil {
 		return principalEntry{}, err
 	}
-	return principalEntry{userID: userID, sessionID: sessionID, expires: expires, roles: roles, found: found}, nil
+	return principalEntry{userID: v.userID, sessionID: v.sessionID, expires: v.expires, roles: roles, found: found}, nil
 }
 
 // forget drops what this instance cached for the tokens of a user (of one
