@@ -81,11 +81,14 @@ func (p *principals) load(ctx context.Context, token string) (principalEntry, er
 	if err != nil {
 		return principalEntry{}, err
 	}
-	roles, found, err := store.UserAccess(ctx, p.db, v.userID, v.sessionID, p.now())
+	a, err := store.TokenAccess(ctx, p.db, v.userID, v.sessionID, p.now())
 	if err != nil {
 		return principalEntry{}, err
 	}
-	return principalEntry{userID: v.userID, sessionID: v.sessionID, expires: v.expires, roles: roles, found: found}, nil
+	// A token without a session (the original's) ends when its user signs
+	// out everywhere, changes password or is signed out by an admin.
+	found := a.Found && (v.sessionID != 0 || a.TokensNotBefore == nil || v.issued.After(*a.TokensNotBefore))
+	return principalEntry{userID: v.userID, sessionID: v.sessionID, expires: v.expires, roles: a.Roles, found: found}, nil
 }
 
 // forget drops what this instance cached for the tokens of a user (of one
