@@ -84,13 +84,11 @@ func newPrincipals(db *gorm.DB, tokens tokenKeys, ttl time.Duration, now func() 
 func (p *principals) get(ctx context.Context, token string) (principalEntry, error) {
 	var e principalEntry
 	var err error
-	switch hit := false; {
-	case p.cache == nil:
+	hit := false
+	if p.cache == nil {
 		e, err = p.load(ctx, token)
-	default:
-		if e, hit = p.cache.GetIfPresent(token); !hit {
-			e, err = p.loadShared(ctx, token)
-		}
+	} else if e, hit = p.cache.GetIfPresent(token); !hit {
+		e, err = p.loadShared(ctx, token)
 	}
 	if err == nil && !p.now().Before(e.expires) {
 		return principalEntry{}, ErrTokenExpired
