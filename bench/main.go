@@ -9,7 +9,9 @@ package main
 
 import (
 	"bufio"
+	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -35,7 +37,6 @@ import (
 )
 
 const (
-	secret   = "bench-secret-0123456789-0123456789-0123456789"
 	password = "bench-password-1"
 	cost     = 10
 )
@@ -337,6 +338,14 @@ func createDatabase(driver, dsn, dropOptions string) string {
 }
 
 var dropLater []func()
+
+// secret signs the tokens of every server of one run. It is drawn per run:
+// jwtauth refuses a secret written down in its repository.
+var secret = func() string {
+	b := make([]byte, 48)
+	rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}()
 
 func jwtauthEnv(bcryptCost int) []string {
 	return []string{

@@ -122,7 +122,7 @@ func testThreeInstances(t *testing.T, driver string) {
 	tag := hex.EncodeToString(suffix) // Redis counts outlive a run: fresh names
 	env := map[string]string{
 		"DB_DRIVER": driver, "DB_DSN": storetest.NewDSN(t, driver), "REDIS_URL": redisURL,
-		"JWT_SECRET": strings.Repeat("s", 40), "BCRYPT_COST": "4", "AUTHZ_CACHE_TTL": "1s",
+		"JWT_SECRET": randomSecret(), "BCRYPT_COST": "4", "AUTHZ_CACHE_TTL": "1s",
 		"REFRESH_REUSE_GRACE": "1s", "RATE_LIMIT_SIGNIN_USER": "5/1h", "RATE_LIMIT_SIGNIN_IP": "off",
 		"RATE_LIMIT_SIGNUP_IP": "off",
 	}

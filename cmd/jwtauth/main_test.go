@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +17,14 @@ import (
 	"testing"
 	"time"
 )
+
+// randomSecret is a JWT_SECRET as `openssl rand -base64 48` makes one, new
+// for each test: the server refuses a secret written in the repository.
+func randomSecret() string {
+	b := make([]byte, 48)
+	rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
 
 // syncBuffer is a log sink safe to read while the server writes to it.
 type syncBuffer struct {
@@ -111,7 +121,7 @@ func userBoard(t *testing.T, url, token string) int {
 func TestRunOnSQLite(t *testing.T) {
 	env := map[string]string{
 		"DB_DSN":      filepath.Join(t.TempDir(), "nested", "dir", "jwtauth.db"),
-		"JWT_SECRET":  strings.Repeat("k", 32),
+		"JWT_SECRET":  randomSecret(),
 		"BCRYPT_COST": "4",
 	}
 	url, stop, logs := start(t, env)

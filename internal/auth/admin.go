@@ -134,12 +134,17 @@ func (s *Service) DeleteUser(ctx context.Context, actor Principal, id int64) err
 	return nil
 }
 
-// SignOutUser ends every session of a user and reports how many there were.
+// SignOutUser ends every session of a user, and their tokens without one,
+// and reports how many sessions there were.
 func (s *Service) SignOutUser(ctx context.Context, actor Principal, id int64) (int64, error) {
 	if _, err := s.User(ctx, id); err != nil {
 		return 0, err
 	}
-	n, err := store.RevokeUserSessions(ctx, s.db, id, store.RevokedSignOut, s.now().UTC())
+	var n int64
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) (err error) {
+		n, err = endEverySession(ctx, tx, id, store.RevokedSignOut, s.now().UTC())
+		return err
+	})
 	if err != nil {
 		return 0, dbError(err)
 	}

@@ -150,7 +150,7 @@ func New(db *gorm.DB, opts Options) (*Service, error) {
 	for _, secret := range opts.PreviousSecrets {
 		verifyOnly = append(verifyOnly, hmacKey(secret, false))
 	}
-	s.tokens = newTokenKeys(signing, verifyOnly, s.now)
+	s.tokens = newTokenKeys(signing, verifyOnly, opts.AccessTokenTTL, s.now)
 	s.authz = newPrincipals(db, s.tokens, opts.AuthzCacheTTL, s.now, opts.Now != nil)
 	if opts.HashWorkers <= 0 {
 		opts.HashWorkers = runtime.GOMAXPROCS(0)

@@ -152,7 +152,11 @@ func (s *Service) SignOut(ctx context.Context, p Principal, refreshToken string,
 	now := s.now().UTC()
 	switch {
 	case all:
-		if _, err := store.RevokeUserSessions(ctx, s.db, p.UserID, store.RevokedSignOut, now); err != nil {
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			_, err := endEverySession(ctx, tx, p.UserID, store.RevokedSignOut, now)
+			return err
+		})
+		if err != nil {
 			return dbError(err)
 		}
 		s.authz.forget(p.UserID, -1)
@@ -180,8 +184,9 @@ func (s *Service) SignOut(ctx context.Context, p Principal, refreshToken string,
 	return nil
 }
 
-// ChangePassword sets a user's password and ends every session of theirs:
-// whoever knew the old password must not stay signed in with it.
+// ChangePassword sets a user's password and ends every session of theirs,
+// and their tokens without one: whoever knew the old password must not stay
+// signed in with it.
 func (s *Service) ChangePassword(ctx context.Context, userID int64, password string) error {
 	if err := s.validatePassword(password); err != nil {
 		return err
@@ -195,7 +200,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, password str
 		if err := store.SetPassword(ctx, tx, userID, hash); err != nil {
 			return err
 		}
-		_, err := store.RevokeUserSessions(ctx, tx, userID, store.RevokedPassword, now)
+		_, err := endEverySession(ctx, tx, userID, store.RevokedPassword, now)
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -207,6 +212,18 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, password str
 	s.authz.forget(userID, -1)
 	s.event(ctx, slog.LevelInfo, EventPasswordChanged, slog.Int64("user_id", userID))
 	return nil
+}
+
+// endEverySession ends, in tx, every session of a user and every token of
+// theirs issued without a session until now (the original's tokens, on a
+// drop-in database; jwtauth issues none), and reports how many sessions
+// ended. Both are what "signed out everywhere" means.
+func endEverySession(ctx context.Context, tx *gorm.DB, userID int64, reason string, now time.Time) (int64, error) {
+	n, err := store.RevokeUserSessions(ctx, tx, userID, reason, now)
+	if err != nil {
+		return 0, err
+	}
+	return n, store.SetTokensNotBefore(ctx, tx, userID, now)
 }
 
 // PruneSessions deletes sessions that ended more than a day ago, with their

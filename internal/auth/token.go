@@ -9,18 +9,71 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"jwtauth/internal/store"
 )
 
 // maxTokenLength bounds the work a forged token can cause; real ones are
 // about 250 bytes.
 const maxTokenLength = 4096
 
+// originalTokenTTL is the lifetime of the original's tokens (its jwt.sign
+// expiresIn: 86400), which a drop-in deployment may still be presented.
+const originalTokenTTL = 24 * time.Hour
+
+// clockSkew is how far the clock of whoever issued a token may run ahead
+// of ours: its iat may be this far in the future, and its lifetime this
+// much longer than the longest we accept.
+const clockSkew = time.Minute
+
 // accessClaims is the payload of an access token: the original's numeric
-// "id" claim, the session it belongs to, iat and exp.
+// "id" claim, the session it belongs to, iat and exp (and nbf, honoured if
+// present). Other claims are ignored.
 type accessClaims struct {
-	ID  int64 `json:"id"`
-	SID int64 `json:"sid,omitempty"`
-	jwt.RegisteredClaims
+	ID        int64        `json:"id"`
+	SID       int64        `json:"sid,omitempty"`
+	IssuedAt  *numericDate `json:"iat,omitempty"`
+	ExpiresAt *numericDate `json:"exp,omitempty"`
+	NotBefore *numericDate `json:"nbf,omitempty"`
+}
+
+// The jwt.Claims methods, for the library's checks of exp and nbf.
+func (c accessClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt.date(), nil }
+func (c accessClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.IssuedAt.date(), nil }
+func (c accessClaims) GetNotBefore() (*jwt.NumericDate, error)      { return c.NotBefore.date(), nil }
+func (c accessClaims) GetIssuer() (string, error)                   { return "", nil }
+func (c accessClaims) GetSubject() (string, error)                  { return "", nil }
+func (c accessClaims) GetAudience() (jwt.ClaimStrings, error)       { return nil, nil }
+
+// numericDate is a date claim that must be a JSON number, as RFC 7519
+// defines NumericDate. jwt.NumericDate also reads a number written as a
+// string ("exp":"99999999999", through json.Number), which other verifiers
+// read differently or refuse; a token whose dates are disputable is not
+// one jwtauth or the original issued.
+type numericDate struct{ jwt.NumericDate }
+
+var errDateNotNumber = errors.New("date claim is not a JSON number")
+
+func (d *numericDate) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		return errDateNotNumber
+	}
+	return d.NumericDate.UnmarshalJSON(b)
+}
+
+func (d *numericDate) date() *jwt.NumericDate {
+	if d == nil {
+		return nil
+	}
+	return &d.NumericDate
+}
+
+func newNumericDate(t time.Time) *numericDate { return &numericDate{*jwt.NewNumericDate(t)} }
+
+// verifiedToken is what a valid access token says.
+type verifiedToken struct {
+	userID, sessionID int64
+	issued, expires   time.Time
 }
 
 // tokenKey is one key access tokens are signed or verified with. Its
@@ -39,6 +92,10 @@ type tokenKeys struct {
 	current tokenKey
 	byKID   map[string]tokenKey
 	parser  *jwt.Parser
+	now     func() time.Time
+	// maxLifetime is the longest exp - iat accepted: a token that claims to
+	// live longer was not issued by jwtauth or the original.
+	maxLifetime time.Duration
 }
 
 // hmacKey derives a secret's kid from its hash, so every instance sharing
@@ -59,9 +116,11 @@ func ed25519Key(priv ed25519.PrivateKey) tokenKey {
 	return tokenKey{kid: jwkThumbprint(pub), method: jwt.SigningMethodEdDSA, sign: priv, verify: pub}
 }
 
-// newTokenKeys signs with signing and also accepts tokens from verifyOnly.
-func newTokenKeys(signing tokenKey, verifyOnly []tokenKey, now func() time.Time) tokenKeys {
-	k := tokenKeys{current: signing, byKID: map[string]tokenKey{signing.kid: signing}}
+// newTokenKeys signs with signing and also accepts tokens from verifyOnly
+// that live at most the longer of accessTTL and the original's 24 hours.
+func newTokenKeys(signing tokenKey, verifyOnly []tokenKey, accessTTL time.Duration, now func() time.Time) tokenKeys {
+	k := tokenKeys{current: signing, byKID: map[string]tokenKey{signing.kid: signing}, now: now,
+		maxLifetime: max(accessTTL, originalTokenTTL) + clockSkew}
 	algs := map[string]bool{signing.method.Alg(): true}
 	for _, v := range verifyOnly {
 		if _, dup := k.byKID[v.kid]; !dup {
@@ -79,12 +138,10 @@ func newTokenKeys(signing tokenKey, verifyOnly []tokenKey, now func() time.Time)
 
 func (k tokenKeys) issue(userID, sessionID int64, now time.Time, ttl time.Duration) (string, error) {
 	t := jwt.NewWithClaims(k.current.method, accessClaims{
-		ID:  userID,
-		SID: sessionID,
-		RegisteredClaims: jwt.RegisteredClaims{
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-		},
+		ID:        userID,
+		SID:       sessionID,
+		IssuedAt:  newNumericDate(now),
+		ExpiresAt: newNumericDate(now.Add(ttl)),
 	})
 	t.Header["kid"] = k.current.kid
 	return t.SignedString(k.current.sign)
@@ -94,14 +151,20 @@ var errUnknownKey = errors.New("unknown kid")
 
 // verify checks the token's key, algorithm, signature and expiry (in that
 // order: an expired token is reported as expired only when its signature
-// is good) and returns its user and session ids and when it expires. A
-// token without kid is checked against the current key.
-func (k tokenKeys) verify(token string) (userID, sessionID int64, expires time.Time, err error) {
+// is good), then that it has iat, not in the future, and a lifetime no
+// longer than maxLifetime, and that its ids fit the tables. A token
+// without kid is checked against the current key.
+func (k tokenKeys) verify(token string) (verifiedToken, error) {
 	if len(token) > maxTokenLength {
-		return 0, 0, time.Time{}, ErrTokenInvalid
+		return verifiedToken{}, ErrTokenInvalid
 	}
 	var claims accessClaims
-	_, err = k.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
+	_, err := k.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
+		// RFC 7515 4.1.11: extensions listed in "crit" must be understood,
+		// and jwtauth understands none.
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errors.New("crit header")
+		}
 		key := k.current
 		if kid, ok := t.Header["kid"]; ok {
 			s, isString := kid.(string)
@@ -116,9 +179,13 @@ func (k tokenKeys) verify(token string) (userID, sessionID int64, expires time.T
 	})
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return 0, 0, time.Time{}, ErrTokenExpired
-	case err != nil, claims.ID <= 0, claims.SID < 0:
-		return 0, 0, time.Time{}, ErrTokenInvalid
+		return verifiedToken{}, ErrTokenExpired
+	case err != nil, claims.ID <= 0, claims.ID > store.MaxUserID, claims.SID < 0, claims.IssuedAt == nil:
+		return verifiedToken{}, ErrTokenInvalid
 	}
-	return claims.ID, claims.SID, claims.ExpiresAt.Time, nil
+	v := verifiedToken{userID: claims.ID, sessionID: claims.SID, issued: claims.IssuedAt.Time, expires: claims.ExpiresAt.Time}
+	if v.expires.Sub(v.issued) > k.maxLifetime || v.issued.After(k.now().Add(clockSkew)) {
+		return verifiedToken{}, ErrTokenInvalid
+	}
+	return v, nil
 }

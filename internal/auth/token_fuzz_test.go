@@ -16,8 +16,8 @@ func FuzzVerifyToken(f *testing.F) {
 	clock := func() time.Time { return now }
 	_, ed, _ := ed25519.GenerateKey(nil)
 	secret := []byte(strings.Repeat("s", 32))
-	keys := newTokenKeys(ed25519Key(ed), []tokenKey{hmacKey(secret, false)}, clock)
-	hsKeys := newTokenKeys(hmacKey(secret, true), nil, clock)
+	keys := newTokenKeys(ed25519Key(ed), []tokenKey{hmacKey(secret, false)}, time.Hour, clock)
+	hsKeys := newTokenKeys(hmacKey(secret, true), nil, time.Hour, clock)
 
 	edToken, _ := keys.issue(7, 3, now, time.Hour)
 	hsToken, _ := hsKeys.issue(7, 3, now, time.Hour)
@@ -30,9 +30,9 @@ func FuzzVerifyToken(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, token string) {
 		for _, k := range []tokenKeys{keys, hsKeys} {
-			userID, sessionID, _, err := k.verify(token)
-			if err == nil && (userID != 7 || sessionID != 3) {
-				t.Fatalf("accepted a token for user %d session %d we never issued: %q", userID, sessionID, token)
+			v, err := k.verify(token)
+			if err == nil && (v.userID != 7 || v.sessionID != 3) {
+				t.Fatalf("accepted a token for user %d session %d we never issued: %q", v.userID, v.sessionID, token)
 			}
 		}
 	})

@@ -108,7 +108,8 @@ const (
 var KnownRoles = []string{"user", "moderator", "admin"}
 
 // MinSecretLength is the shortest JWT_SECRET accepted: HS256 wants a key at
-// least as long as its 256-bit output.
+// least as long as its 256-bit output. Length is not enough: see
+// MinSecretBits and knownSecrets.
 const MinSecretLength = 32
 
 // Load reads the configuration through getenv (os.Getenv in production, a
@@ -164,14 +165,14 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 	if secret := r.get("JWT_SECRET"); secret != "" {
-		if len(secret) < MinSecretLength {
-			r.fail("JWT_SECRET", "must be at least %d bytes, got %d", MinSecretLength, len(secret))
+		if problem := secretProblem(secret); problem != "" {
+			r.fail("JWT_SECRET", "%s", problem)
 		}
 		cfg.JWTSecret = []byte(secret)
 	}
 	for i, secret := range r.list("JWT_PREVIOUS_SECRETS", "") {
-		if len(secret) < MinSecretLength {
-			r.fail("JWT_PREVIOUS_SECRETS", "secret %d must be at least %d bytes, got %d", i+1, MinSecretLength, len(secret))
+		if problem := secretProblem(secret); problem != "" {
+			r.fail("JWT_PREVIOUS_SECRETS", "secret %d %s", i+1, problem)
 		}
 		cfg.JWTPreviousSecrets = append(cfg.JWTPreviousSecrets, []byte(secret))
 	}

@@ -58,11 +58,12 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestSettings(t *testing.T) {
+	secret, previous1, previous2 := randomSecret(t), randomSecret(t), randomSecret(t)
 	cfg, err := config.Load(env(map[string]string{
 		"PORT":                   "9090",
 		"DB_DRIVER":              "mysql",
 		"DB_DSN":                 "root:@tcp(127.0.0.1:3306)/test?parseTime=true",
-		"JWT_SECRET":             strings.Repeat("s", 32),
+		"JWT_SECRET":             secret,
 		"ACCESS_TOKEN_TTL":       "15m",
 		"BCRYPT_COST":            "12",
 		"CORS_ORIGINS":           "http://localhost:8081, https://app.example.com/",
@@ -77,12 +78,12 @@ func TestSettings(t *testing.T) {
 		"RATE_LIMIT_SIGNIN_USER": "off",
 		"HASH_WORKERS":           "3",
 		"JWT_KEY_FILE":           "/etc/jwtauth/key.pem",
-		"JWT_PREVIOUS_SECRETS":   strings.Repeat("a", 32) + "," + strings.Repeat("b", 40),
+		"JWT_PREVIOUS_SECRETS":   previous1 + "," + previous2,
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Addr != ":9090" || cfg.DBDriver != "mysql" || string(cfg.JWTSecret) != strings.Repeat("s", 32) ||
+	if cfg.Addr != ":9090" || cfg.DBDriver != "mysql" || string(cfg.JWTSecret) != secret ||
 		cfg.AccessTokenTTL != 15*time.Minute || cfg.BcryptCost != 12 || cfg.AuthzCacheTTL != 0 ||
 		cfg.LogLevel != slog.LevelDebug || cfg.LogFormat != "json" ||
 		!reflect.DeepEqual(cfg.CORSOrigins, []string{"http://localhost:8081", "https://app.example.com"}) ||
@@ -90,7 +91,7 @@ func TestSettings(t *testing.T) {
 		cfg.JWTSigning != "EdDSA" || cfg.RefreshRotation || cfg.HashWorkers != 3 ||
 		!cfg.SignInUserLimit.Unlimited() || cfg.RedisURL != "redis://127.0.0.1:6379/0" ||
 		!reflect.DeepEqual(cfg.TrustedProxies, []string{"10.0.0.0/8", "192.168.1.10"}) || cfg.JWTKeyFile != "/etc/jwtauth/key.pem" || len(cfg.JWTPreviousSecrets) != 2 ||
-		string(cfg.JWTPreviousSecrets[1]) != strings.Repeat("b", 40) {
+		string(cfg.JWTPreviousSecrets[1]) != previous2 {
 		t.Errorf("got %+v", cfg)
 	}
 	cfg, err = config.Load(env(map[string]string{"ADDR": "127.0.0.1:7000", "PORT": "1"}))

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,18 @@ import (
 	"jwtauth/internal/auth"
 	"jwtauth/internal/store/storetest"
 )
+
+// with returns claims with name set to v.
+func with(claims jwt.MapClaims, name string, v any) jwt.MapClaims {
+	claims[name] = v
+	return claims
+}
+
+// without returns claims without name.
+func without(claims jwt.MapClaims, name string) jwt.MapClaims {
+	delete(claims, name)
+	return claims
+}
 
 // The attacks of RFC 8725 (JWT Best Current Practices) and the OWASP JWT
 // cheat sheet, each with the answer it must get. The server signs with
@@ -75,9 +89,26 @@ func TestJWTAttacks(t *testing.T) {
 		{"oversized", parts[0] + "." + strings.Repeat("A", 8000) + "." + parts[2], 401, "Unauthorized!"},
 		{"non-ASCII", "é.é.é", 401, "Unauthorized!"},
 		{"a tab inside", parts[0] + "\t." + parts[1] + "." + parts[2], 401, "Unauthorized!"},
-		{"not yet valid (nbf)", sign(t, jwt.SigningMethodEdDSA, key, jwt.MapClaims{"id": id, "exp": now.Add(time.Hour).Unix(), "nbf": now.Add(time.Minute).Unix()}, map[string]any{"kid": edKID}), 401, "Unauthorized!"},
-		{"negative session id", sign(t, jwt.SigningMethodEdDSA, key, jwt.MapClaims{"id": id, "sid": -1, "exp": now.Add(time.Hour).Unix()}, map[string]any{"kid": edKID}), 401, "Unauthorized!"},
-		{"expired, genuine", sign(t, jwt.SigningMethodEdDSA, key, jwt.MapClaims{"id": id, "exp": now.Add(-time.Minute).Unix()}, map[string]any{"kid": edKID}), 401, "Unauthorized! Access Token was expired!"},
+		{"not yet valid (nbf)", sign(t, jwt.SigningMethodEdDSA, key, with(claims(), "nbf", now.Add(time.Minute).Unix()), map[string]any{"kid": edKID}), 401, "Unauthorized!"},
+		{"negative session id", sign(t, jwt.SigningMethodEdDSA, key, with(claims(), "sid", -1), map[string]any{"kid": edKID}), 401, "Unauthorized!"},
+		{"expired, genuine", sign(t, jwt.SigningMethodEdDSA, key, with(claims(), "exp", now.Add(-time.Minute).Unix()), map[string]any{"kid": edKID}), 401, "Unauthorized! Access Token was expired!"},
+		// RFC 7515 4.1.11: a "crit" header lists extensions the verifier
+		// must understand or refuse the token; jwtauth understands none.
+		{"crit header", sign(t, jwt.SigningMethodEdDSA, key, claims(), map[string]any{"kid": edKID, "crit": []string{"exp"}}), 401, "Unauthorized!"},
+		{"crit header, b64 false", sign(t, jwt.SigningMethodEdDSA, key, claims(), map[string]any{"kid": edKID, "crit": []string{"b64"}, "b64": false}), 401, "Unauthorized!"},
+		{"crit header, empty", sign(t, jwt.SigningMethodEdDSA, key, claims(), map[string]any{"kid": edKID, "crit": []string{}}), 401, "Unauthorized!"},
+		// RFC 7519 NumericDate is a JSON number; a string is another
+		// verifier's idea of a date, or a far-future one in disguise.
+		{"exp as a string", sign(t, jwt.SigningMethodEdDSA, key, with(claims(), "exp", "99999999999"), map[string]any{"kid": edKID}), 401, "Unauthorized!"},
+		{"iat as a string", sign(t, jwt.SigningMethodEdDSA, key, with(claims(), "iat", strconv.FormatInt(now.Unix(), 10)), map[string]any{"kid": edKID}), 401, "Unauthorized!"},
+		{"nbf as a string", sign(t, jwt.SigningMethodEdDSA, key, with(claims(), "nbf", strconv.FormatInt(now.Unix(), 10)), map[string]any{"kid": edKID}), 401, "Unauthorized!"},
+		// Every token jwtauth or the original issues has iat, and lives
+		// at most max(ACCESS_TOKEN_TTL, the original's 24 h).
+		{"no iat", sign(t, jwt.SigningMethodEdDSA, key, without(claims(), "iat"), map[string]any{"kid": edKID}), 401, "Unauthorized!"},
+		{"ten-year lifetime", sign(t, jwt.SigningMethodEdDSA, key, with(claims(), "exp", now.AddDate(10, 0, 0).Unix()), map[string]any{"kid": edKID}), 401, "Unauthorized!"},
+		{"iat in the future", sign(t, jwt.SigningMethodEdDSA, key, with(with(claims(), "iat", now.AddDate(1, 0, 0).Unix()), "exp", now.AddDate(1, 0, 0).Add(time.Hour).Unix()), map[string]any{"kid": edKID}), 401, "Unauthorized!"},
+		{"id beyond the users table", sign(t, jwt.SigningMethodEdDSA, key, with(claims(), "id", int64(1)<<31), map[string]any{"kid": edKID}), 401, "Unauthorized!"},
+		{"session id beyond int64", sign(t, jwt.SigningMethodEdDSA, key, with(claims(), "sid", json.Number("9223372036854775808")), map[string]any{"kid": edKID}), 401, "Unauthorized!"},
 		{"the genuine token", good, 200, "Admin Content."},
 	}
 	for _, tt := range tests {

@@ -3,6 +3,9 @@ package httpapi_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +79,19 @@ func TestTokensThatMustFail(t *testing.T) {
 			{"zero id", sign(t, jwt.SigningMethodHS256, secret, zeroID, nil), "Unauthorized!"},
 			{"unknown kid", sign(t, jwt.SigningMethodHS256, secret, valid(), map[string]any{"kid": "../../etc/passwd"}), "Unauthorized!"},
 			{"user deleted", gone, "Unauthorized!"},
+			// Past the 32-bit users.id column: refused before any query
+			// (PostgreSQL would fail the comparison itself).
+			{"id 2^31", sign(t, jwt.SigningMethodHS256, secret, with(valid(), "id", int64(1)<<31), nil), "Unauthorized!"},
+			{"id 2^53", sign(t, jwt.SigningMethodHS256, secret, with(valid(), "id", int64(1)<<53), nil), "Unauthorized!"},
+			{"id 2^63-1", sign(t, jwt.SigningMethodHS256, secret, with(valid(), "id", int64(math.MaxInt64)), nil), "Unauthorized!"},
+			{"id beyond int64", sign(t, jwt.SigningMethodHS256, secret, with(valid(), "id", json.Number("9223372036854775808")), nil), "Unauthorized!"},
+			{"session id 2^63-1", sign(t, jwt.SigningMethodHS256, secret, with(valid(), "sid", int64(math.MaxInt64)), nil), "Unauthorized!"},
+			{"session id beyond int64", sign(t, jwt.SigningMethodHS256, secret, with(valid(), "sid", json.Number("18446744073709551616")), nil), "Unauthorized!"},
+			{"session id fractional", sign(t, jwt.SigningMethodHS256, secret, with(valid(), "sid", 1.5), nil), "Unauthorized!"},
+			{"crit header", sign(t, jwt.SigningMethodHS256, secret, valid(), map[string]any{"crit": []string{"exp"}}), "Unauthorized!"},
+			{"exp as a string", sign(t, jwt.SigningMethodHS256, secret, with(valid(), "exp", strconv.FormatInt(now.Add(time.Hour).Unix(), 10)), nil), "Unauthorized!"},
+			{"no iat", sign(t, jwt.SigningMethodHS256, secret, without(valid(), "iat"), nil), "Unauthorized!"},
+			{"lifetime past 24h and a minute", sign(t, jwt.SigningMethodHS256, secret, with(valid(), "exp", now.Add(24*time.Hour+61*time.Second).Unix()), nil), "Unauthorized!"},
 			{"expired", sign(t, jwt.SigningMethodHS256, secret, expired, nil), "Unauthorized! Access Token was expired!"},
 			// Expiry is only reported for a token we signed.
 			{"expired and forged", expiredWrongKey, "Unauthorized!"},
@@ -90,6 +106,12 @@ func TestTokensThatMustFail(t *testing.T) {
 
 		// A token without kid, signed with the current secret, is accepted.
 		wantText(t, s.get(t, "/api/test/admin", sign(t, jwt.SigningMethodHS256, secret, valid(), nil)), 200, "Admin Content.")
+		// So is one in the original's shape and lifetime ({id, iat, exp},
+		// 24 h, no session), and one signed a few seconds ahead of our clock.
+		wantText(t, s.get(t, "/api/test/admin", sign(t, jwt.SigningMethodHS256, secret,
+			with(valid(), "exp", now.Add(24*time.Hour).Unix()), nil)), 200, "Admin Content.")
+		wantText(t, s.get(t, "/api/test/admin", sign(t, jwt.SigningMethodHS256, secret,
+			with(with(valid(), "iat", now.Add(30*time.Second).Unix()), "exp", now.Add(24*time.Hour).Unix()), nil)), 200, "Admin Content.")
 	})
 }
 

@@ -17,6 +17,9 @@ import (
 type ddl struct {
 	baseTables []string
 	addKeys    string
+	// addNotBefore adds users.tokensNotBefore: when the user last signed
+	// out everywhere, which ends their tokens that have no session.
+	addNotBefore string
 	// ownTables are jwtauth's additions, named and shaped after the
 	// original's conventions (camelCase columns, createdAt/updatedAt).
 	ownTables []string
@@ -47,6 +50,7 @@ var dialects = map[string]ddl{
 		addKeys: "ALTER TABLE `users` " +
 			"ADD COLUMN `usernameKey` varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL, " +
 			"ADD COLUMN `emailKey` varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL",
+		addNotBefore: "ALTER TABLE `users` ADD COLUMN `tokensNotBefore` datetime DEFAULT NULL",
 		ownTables: []string{
 			"CREATE TABLE IF NOT EXISTS `userSessions` (" +
 				"`id` bigint NOT NULL AUTO_INCREMENT, `userId` int(11) NOT NULL, " +
@@ -88,6 +92,7 @@ var dialects = map[string]ddl{
 		// "C": compare the folded keys byte for byte, like utf8mb4_bin.
 		addKeys: `ALTER TABLE "users" ADD COLUMN "usernameKey" VARCHAR(255) COLLATE "C", ` +
 			`ADD COLUMN "emailKey" VARCHAR(255) COLLATE "C"`,
+		addNotBefore: `ALTER TABLE "users" ADD COLUMN "tokensNotBefore" TIMESTAMP WITH TIME ZONE`,
 		ownTables: []string{
 			`CREATE TABLE IF NOT EXISTS "userSessions" (` +
 				`"id" BIGSERIAL PRIMARY KEY, ` +
@@ -123,6 +128,7 @@ var dialects = map[string]ddl{
 		},
 		addKeys: "ALTER TABLE users ADD COLUMN usernameKey VARCHAR(255);" +
 			"ALTER TABLE users ADD COLUMN emailKey VARCHAR(255)",
+		addNotBefore: "ALTER TABLE users ADD COLUMN tokensNotBefore DATETIME",
 		ownTables: []string{
 			"CREATE TABLE IF NOT EXISTS userSessions (" +
 				"id INTEGER PRIMARY KEY AUTOINCREMENT, " +
@@ -220,6 +226,11 @@ func migrate(db *gorm.DB, d ddl) error {
 			if err := db.Exec(stmt).Error; err != nil {
 				return fmt.Errorf("migrate: add key columns: %w", translate(err))
 			}
+		}
+	}
+	if !db.Migrator().HasColumn(&User{}, "tokensNotBefore") {
+		if err := db.Exec(d.addNotBefore).Error; err != nil {
+			return fmt.Errorf("migrate: add tokensNotBefore column: %w", translate(err))
 		}
 	}
 	indexed := true

@@ -132,20 +132,32 @@ func RevokeUserSessions(ctx context.Context, db *gorm.DB, userID int64, reason s
 	return res.RowsAffected, nil
 }
 
-// UserAccess is what an access token of userID for sessionID grants now,
-// in one query: the user's role names (ordered by role id), and whether
-// the user exists with the session live (not revoked, not past its end at
-// now). A sessionID of 0 (a token issued without a session) checks the
-// user only.
-func UserAccess(ctx context.Context, db *gorm.DB, userID, sessionID int64, now time.Time) (roles []string, found bool, err error) {
+// Access is what an access token of a user and session grants now.
+type Access struct {
+	// Roles are the user's role names, ordered by role id.
+	Roles []string
+	// Found reports that the user exists and the session (unless 0) is live.
+	Found bool
+	// TokensNotBefore is when the user last signed out everywhere (nil:
+	// never); a token without a session issued until then no longer counts.
+	TokensNotBefore *time.Time
+}
+
+// TokenAccess is what an access token of userID for sessionID grants now,
+// in one query: the user's roles, whether the user exists with the session
+// live (not revoked, not past its end at now), and the user's
+// tokensNotBefore. A sessionID of 0 (a token issued without a session)
+// checks the user only.
+func TokenAccess(ctx context.Context, db *gorm.DB, userID, sessionID int64, now time.Time) (Access, error) {
 	db, done := on(ctx, db)
 	defer done()
 	var rows []struct {
-		Name *string
-		Sid  *int64
+		Name      *string
+		Sid       *int64
+		NotBefore *time.Time
 	}
-	err = db.Table("users").
-		Select("roles.name AS name, ? AS sid", col("userSessions.id")).
+	err := db.Table("users").
+		Select("roles.name AS name, ? AS sid, ? AS not_before", col("userSessions.id"), col("users.tokensNotBefore")).
 		Joins("LEFT JOIN user_roles ON ? = users.id", col("user_roles.userId")).
 		Joins("LEFT JOIN roles ON roles.id = ?", col("user_roles.roleId")).
 		Joins("LEFT JOIN ? ON ? = ? AND ? = users.id AND ? IS NULL AND ? > ?",
@@ -155,18 +167,41 @@ func UserAccess(ctx context.Context, db *gorm.DB, userID, sessionID int64, now t
 		Order("roles.id").
 		Scan(&rows).Error
 	if err != nil {
-		return nil, false, fmt.Errorf("find user access: %w", translate(err))
+		return Access{}, fmt.Errorf("find user access: %w", translate(err))
 	}
 	if len(rows) == 0 || (sessionID != 0 && rows[0].Sid == nil) {
-		return nil, false, nil
+		return Access{}, nil
 	}
-	roles = make([]string, 0, len(rows))
+	a := Access{Roles: make([]string, 0, len(rows)), Found: true, TokensNotBefore: rows[0].NotBefore}
 	for _, r := range rows {
 		if r.Name != nil {
-			roles = append(roles, *r.Name)
+			a.Roles = append(a.Roles, *r.Name)
 		}
 	}
-	return roles, true, nil
+	return a, nil
+}
+
+// UserAccess is TokenAccess without the not-before time: the user's roles
+// and whether the user exists with the session live.
+func UserAccess(ctx context.Context, db *gorm.DB, userID, sessionID int64, now time.Time) (roles []string, found bool, err error) {
+	a, err := TokenAccess(ctx, db, userID, sessionID, now)
+	return a.Roles, a.Found, err
+}
+
+// SetTokensNotBefore ends the user's tokens without a session issued until
+// at (to the second, as a token's iat). It never moves the time back, so
+// an instance whose clock runs late cannot revive tokens another ended.
+func SetTokensNotBefore(ctx context.Context, db *gorm.DB, userID int64, at time.Time) error {
+	db, done := on(ctx, db)
+	defer done()
+	at = at.UTC().Truncate(time.Second)
+	err := db.Model(&User{}).
+		Where("id = ? AND (? IS NULL OR ? < ?)", userID, col("tokensNotBefore"), col("tokensNotBefore"), at).
+		UpdateColumn("tokensNotBefore", at).Error
+	if err != nil {
+		return fmt.Errorf("set tokens not before: %w", translate(err))
+	}
+	return nil
 }
 
 // PruneSessions deletes sessions (and, by cascade, their tokens) that ended
