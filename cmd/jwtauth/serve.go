@@ -181,15 +181,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("TRUSTED_PROXIES: %w", err)
 	}
-	// Deadlines cost a timer operation per request each, so the server
-	// keeps the two that bound idle connections (slowloris, keep-alive);
-	// handlers that read a body set their own read deadline (httpapi), and
-	// every answer is small enough to be written without waiting on the
-	// client.
+	// ReadTimeout bounds a whole request, body included, from its first
+	// byte. net/http sets the connection's read deadline once per request
+	// right after the headers in any case (conn.readRequest), to zero when
+	// ReadTimeout is unset, so the setting adds no deadline call: the
+	// header deadline's timer is moved instead of stopped, and stopped once
+	// the body has been read (one timer stop per request more). The same
+	// deadline bounds the up to 256 KB net/http drains after the handler
+	// from a body it did not read (/api/test/all, 404, 405, a failed
+	// guard), which would otherwise wait on a slow client for ever. Once
+	// the body is read net/http lifts it, so a handler's own work is not
+	// cut short. ReadHeaderTimeout and IdleTimeout bound idle connections
+	// (slowloris, keep-alive); every answer is small enough to be written
+	// without waiting on the client.
 	srv := &http.Server{
 		Addr:              cfg.Addr,
 		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		ReadHeaderTimeout: min(5*time.Second, cfg.HTTPReadTimeout),
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

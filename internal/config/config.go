@@ -78,6 +78,9 @@ type Config struct {
 	HashMaxWait            time.Duration
 	// RejectCommonPasswords refuses new passwords on the common-password list.
 	RejectCommonPasswords bool
+	// HTTPReadTimeout bounds how long a client may take to send a whole
+	// request, headers and body, from its first byte.
+	HTTPReadTimeout time.Duration
 	// MetricsAddr, when set, serves /metrics on a listener of its own
 	// (host:port) instead of the API's.
 	MetricsAddr string
@@ -138,6 +141,7 @@ func Load(getenv func(string) string) (Config, error) {
 		HashQueue:             r.intRange("HASH_QUEUE", 64, 0, 100_000),
 		HashMaxWait:           r.duration("HASH_MAX_WAIT", 3*time.Second, time.Millisecond),
 		RejectCommonPasswords: r.boolean("PASSWORD_REJECT_COMMON", true),
+		HTTPReadTimeout:       r.duration("HTTP_READ_TIMEOUT", 30*time.Second, time.Second),
 		MetricsAddr:           r.hostPort("METRICS_ADDR"),
 		AccessLog:             r.boolean("ACCESS_LOG", false),
 		PprofAddr:             r.hostPort("PPROF_ADDR"),

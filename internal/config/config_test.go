@@ -46,6 +46,7 @@ func TestDefaults(t *testing.T) {
 		HashQueue:             64,
 		HashMaxWait:           3 * time.Second,
 		RejectCommonPasswords: true,
+		HTTPReadTimeout:       30 * time.Second,
 
 		LogLevel:  slog.LevelInfo,
 		LogFormat: "text",
@@ -76,6 +77,7 @@ func TestSettings(t *testing.T) {
 		"HASH_WORKERS":           "3",
 		"JWT_KEY_FILE":           "/etc/jwtauth/key.pem",
 		"JWT_PREVIOUS_SECRETS":   strings.Repeat("a", 32) + "," + strings.Repeat("b", 40),
+		"HTTP_READ_TIMEOUT":      "1m",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +90,7 @@ func TestSettings(t *testing.T) {
 		cfg.JWTSigning != "EdDSA" || cfg.RefreshRotation || cfg.HashWorkers != 3 ||
 		!cfg.SignInUserLimit.Unlimited() || cfg.RedisURL != "redis://127.0.0.1:6379/0" ||
 		!reflect.DeepEqual(cfg.TrustedProxies, []string{"10.0.0.0/8", "192.168.1.10"}) || cfg.JWTKeyFile != "/etc/jwtauth/key.pem" || len(cfg.JWTPreviousSecrets) != 2 ||
-		string(cfg.JWTPreviousSecrets[1]) != strings.Repeat("b", 40) {
+		string(cfg.JWTPreviousSecrets[1]) != strings.Repeat("b", 40) || cfg.HTTPReadTimeout != time.Minute {
 		t.Errorf("got %+v", cfg)
 	}
 	cfg, err = config.Load(env(map[string]string{"ADDR": "127.0.0.1:7000", "PORT": "1"}))
@@ -133,6 +135,8 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"DB_MAX_IDLE_CONNS": "-1"}, "DB_MAX_IDLE_CONNS"},
 		{map[string]string{"DB_CONN_MAX_LIFETIME": "forever"}, "DB_CONN_MAX_LIFETIME"},
 		{map[string]string{"ACCESS_LOG": "loud"}, "ACCESS_LOG"},
+		{map[string]string{"HTTP_READ_TIMEOUT": "500ms"}, "HTTP_READ_TIMEOUT"},
+		{map[string]string{"HTTP_READ_TIMEOUT": "30"}, "HTTP_READ_TIMEOUT"},
 		{map[string]string{"BCRYPT_COST": "3"}, "BCRYPT_COST"},
 		{map[string]string{"BCRYPT_COST": "32"}, "BCRYPT_COST"},
 		{map[string]string{"BCRYPT_COST": "ten"}, "BCRYPT_COST"},
