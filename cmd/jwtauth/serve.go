@@ -18,6 +18,7 @@ import (
 
 	"jwtauth/internal/auth"
 	"jwtauth/internal/config"
+	"jwtauth/internal/connlimit"
 	"jwtauth/internal/httpapi"
 	"jwtauth/internal/metrics"
 	"jwtauth/internal/ratelimit"
@@ -27,6 +28,10 @@ import (
 // shutdownGrace is how long in-flight requests may take to finish once a
 // stop is asked for.
 const shutdownGrace = 15 * time.Second
+
+// connRetryAfter is the Retry-After of a connection refused over a cap:
+// connections come and go in about that time.
+const connRetryAfter = 5 * time.Second
 
 // versionString is set at build time (make build); version falls back to
 // the module's build information.
@@ -183,25 +188,35 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("TRUSTED_PROXIES: %w", err)
 	}
-	// Deadlines cost a timer operation per request each, so the server
-	// keeps the two that bound idle connections (slowloris, keep-alive);
-	// handlers that read a body set their own read deadline (httpapi), and
-	// every answer is small enough to be written without waiting on the
-	// client.
+	// ReadTimeout bounds a whole request, body included, from its first
+	// byte. net/http sets the connection's read deadline once per request
+	// right after the headers in any case (conn.readRequest), to zero when
+	// ReadTimeout is unset, so the setting adds no deadline call: the
+	// header deadline's timer is moved instead of stopped, and stopped once
+	// the body has been read (one timer stop per request more). The same
+	// deadline bounds the up to 256 KB net/http drains after the handler
+	// from a body it did not read (/api/test/all, 404, 405, a failed
+	// guard), which would otherwise wait on a slow client for ever. Once
+	// the body is read net/http lifts it, so a handler's own work is not
+	// cut short. ReadHeaderTimeout and IdleTimeout bound idle connections
+	// (slowloris, keep-alive); every answer is small enough to be written
+	// without waiting on the client.
 	srv := &http.Server{
 		Addr:              cfg.Addr,
 		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		ReadHeaderTimeout: min(5*time.Second, cfg.HTTPReadTimeout),
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, maxConns, err := listen(cfg, a.metrics, log)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
 	log.Info("jwtauth listening", "addr", "http://"+displayAddr(ln.Addr()),
-		"database", store.Describe(cfg.DBDriver, cfg.DBDSN), "version", version())
+		"database", store.Describe(cfg.DBDriver, cfg.DBDSN), "version", version(),
+		"max_conns", maxConns, "max_conns_per_ip", cfg.HTTPMaxConnsPerIP)
 
 	servers := []*http.Server{srv}
 	listeners := []net.Listener{ln}
@@ -265,6 +280,35 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// listen opens the API's listener, capped in connections per client
+// address and in total (returned), so that no client can take every file
+// descriptor. The side listeners (metrics, profiler) are private and not
+// capped.
+func listen(cfg config.Config, m *metrics.Metrics, log *slog.Logger) (*connlimit.Listener, int, error) {
+	total := cfg.HTTPMaxConns
+	if total == 0 {
+		total = config.DerivedMaxConns(openFileLimit())
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, 0, fmt.Errorf("listen: %w", err)
+	}
+	capped, err := connlimit.New(ln, connlimit.Options{
+		PerAddress: cfg.HTTPMaxConnsPerIP,
+		Total:      total,
+		Exempt:     cfg.TrustedProxies,
+		RetryAfter: connRetryAfter,
+		Refused:    func(r connlimit.Reason) { m.CountRefusedConnection(string(r)) },
+		Logger:     log,
+	})
+	if err != nil {
+		ln.Close()
+		return nil, 0, fmt.Errorf("TRUSTED_PROXIES: %w", err)
+	}
+	m.WatchConnections(capped.Open, string(connlimit.PerAddress), string(connlimit.Total))
+	return capped, total, nil
 }
 
 func (a *app) redisPing() func(context.Context) error {

@@ -82,6 +82,15 @@ type Config struct {
 	HashMaxWait            time.Duration
 	// RejectCommonPasswords refuses new passwords on the common-password list.
 	RejectCommonPasswords bool
+	// HTTPReadTimeout bounds how long a client may take to send a whole
+	// request, headers and body, from its first byte.
+	HTTPReadTimeout time.Duration
+	// HTTPMaxConnsPerIP caps the API connections of one client address
+	// (IPv4, or IPv6 /64); TrustedProxies are exempt. 0: no cap.
+	HTTPMaxConnsPerIP int
+	// HTTPMaxConns caps all API connections; 0 means DerivedMaxConns of the
+	// process's open-file limit, which only the server knows.
+	HTTPMaxConns int
 	// MetricsAddr, when set, serves /metrics on a listener of its own
 	// (host:port) instead of the API's.
 	MetricsAddr string
@@ -103,6 +112,27 @@ const (
 	DefaultCORSOrigins = "http://localhost:8081"
 	DefaultJWTKeyFile  = "data/jwtauth-ed25519.pem"
 )
+
+// MaxDerivedConns is the most connections DerivedMaxConns allows, however
+// many files the process may open: about 20 KB each (a goroutine and its
+// buffers), so about 1.3 GB at most.
+const MaxDerivedConns = 65_536
+
+// DerivedMaxConns is the default of HTTP_MAX_CONNS for a process that may
+// open openFiles files (the soft RLIMIT_NOFILE, which Go raises to the hard
+// limit at start): a tenth and 64 more are left for database and Redis
+// connections, refused connections being answered, the side listeners and
+// files, with at least half the limit for clients and at most
+// MaxDerivedConns.
+func DerivedMaxConns(openFiles uint64) int {
+	n := openFiles - openFiles/10
+	if n >= openFiles/2+64 {
+		n -= 64
+	} else {
+		n = openFiles / 2
+	}
+	return int(max(1, min(n, MaxDerivedConns)))
+}
 
 // KnownRoles are the roles jwtauth seeds; SIGNUP_ALLOW_ROLES may only name these.
 var KnownRoles = []string{"user", "moderator", "admin"}
@@ -145,6 +175,9 @@ func Load(getenv func(string) string) (Config, error) {
 		HashQueue:             r.intRange("HASH_QUEUE", 64, 0, 100_000),
 		HashMaxWait:           r.duration("HASH_MAX_WAIT", 3*time.Second, time.Millisecond),
 		RejectCommonPasswords: r.boolean("PASSWORD_REJECT_COMMON", true),
+		HTTPReadTimeout:       r.duration("HTTP_READ_TIMEOUT", 30*time.Second, time.Second),
+		HTTPMaxConnsPerIP:     r.intRange("HTTP_MAX_CONNS_PER_IP", 256, 0, 10_000_000),
+		HTTPMaxConns:          r.intRange("HTTP_MAX_CONNS", 0, 0, 10_000_000),
 		MetricsAddr:           r.hostPort("METRICS_ADDR"),
 		AccessLog:             r.boolean("ACCESS_LOG", false),
 		PprofAddr:             r.hostPort("PPROF_ADDR"),

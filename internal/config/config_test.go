@@ -48,6 +48,8 @@ func TestDefaults(t *testing.T) {
 		HashQueue:             64,
 		HashMaxWait:           3 * time.Second,
 		RejectCommonPasswords: true,
+		HTTPReadTimeout:       30 * time.Second,
+		HTTPMaxConnsPerIP:     256,
 
 		LogLevel:  slog.LevelInfo,
 		LogFormat: "text",
@@ -79,6 +81,9 @@ func TestSettings(t *testing.T) {
 		"HASH_WORKERS":           "3",
 		"JWT_KEY_FILE":           "/etc/jwtauth/key.pem",
 		"JWT_PREVIOUS_SECRETS":   previous1 + "," + previous2,
+		"HTTP_READ_TIMEOUT":      "1m",
+		"HTTP_MAX_CONNS_PER_IP":  "0",
+		"HTTP_MAX_CONNS":         "5000",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +96,8 @@ func TestSettings(t *testing.T) {
 		cfg.JWTSigning != "EdDSA" || cfg.RefreshRotation || cfg.HashWorkers != 3 ||
 		!cfg.SignInUserLimit.Unlimited() || cfg.RedisURL != "redis://127.0.0.1:6379/0" ||
 		!reflect.DeepEqual(cfg.TrustedProxies, []string{"10.0.0.0/8", "192.168.1.10"}) || cfg.JWTKeyFile != "/etc/jwtauth/key.pem" || len(cfg.JWTPreviousSecrets) != 2 ||
-		string(cfg.JWTPreviousSecrets[1]) != previous2 {
+		string(cfg.JWTPreviousSecrets[1]) != previous2 || cfg.HTTPReadTimeout != time.Minute ||
+		cfg.HTTPMaxConnsPerIP != 0 || cfg.HTTPMaxConns != 5000 {
 		t.Errorf("got %+v", cfg)
 	}
 	cfg, err = config.Load(env(map[string]string{"ADDR": "127.0.0.1:7000", "PORT": "1"}))
@@ -137,6 +143,12 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"DB_CONN_MAX_LIFETIME": "forever"}, "DB_CONN_MAX_LIFETIME"},
 		{map[string]string{"DB_TIMEOUT": "1ms"}, "DB_TIMEOUT"},
 		{map[string]string{"ACCESS_LOG": "loud"}, "ACCESS_LOG"},
+		{map[string]string{"HTTP_READ_TIMEOUT": "500ms"}, "HTTP_READ_TIMEOUT"},
+		{map[string]string{"HTTP_READ_TIMEOUT": "30"}, "HTTP_READ_TIMEOUT"},
+		{map[string]string{"HTTP_MAX_CONNS_PER_IP": "-1"}, "HTTP_MAX_CONNS_PER_IP"},
+		{map[string]string{"HTTP_MAX_CONNS_PER_IP": "many"}, "HTTP_MAX_CONNS_PER_IP"},
+		{map[string]string{"HTTP_MAX_CONNS": "-5"}, "HTTP_MAX_CONNS"},
+		{map[string]string{"HTTP_MAX_CONNS": "1e6"}, "HTTP_MAX_CONNS"},
 		{map[string]string{"BCRYPT_COST": "3"}, "BCRYPT_COST"},
 		{map[string]string{"BCRYPT_COST": "32"}, "BCRYPT_COST"},
 		{map[string]string{"BCRYPT_COST": "ten"}, "BCRYPT_COST"},
@@ -163,5 +175,22 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 	_, err := config.Load(env(map[string]string{"PORT": "x", "BCRYPT_COST": "x"}))
 	if err == nil || !strings.Contains(err.Error(), "PORT") || !strings.Contains(err.Error(), "BCRYPT_COST") {
 		t.Errorf("two bad values: %v", err)
+	}
+}
+
+func TestDerivedMaxConns(t *testing.T) {
+	for openFiles, want := range map[uint64]int{
+		1024:       858,   // a common soft limit: 1024 - 102 - 64
+		20000:      17936, // 20000 - 2000 - 64
+		100:        50,    // too few for the 64 spare: half
+		1:          1,
+		0:          1,
+		1 << 20:    config.MaxDerivedConns,
+		^uint64(0): config.MaxDerivedConns, // unlimited
+		200_000:    config.MaxDerivedConns,
+	} {
+		if got := config.DerivedMaxConns(openFiles); got != want {
+			t.Errorf("DerivedMaxConns(%d) = %d, want %d", openFiles, got, want)
+		}
 	}
 }

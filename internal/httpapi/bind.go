@@ -6,8 +6,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -100,19 +100,15 @@ func deref(s *string) string {
 	return *s
 }
 
-// bodyTimeout bounds how long a client may take to send a request body.
-const bodyTimeout = 30 * time.Second
-
 var errContentType = auth.Invalid("Failed! Send the body as JSON (Content-Type: application/json) " +
 	"or as a form (application/x-www-form-urlencoded).")
 
 // bind reads the body into f, accepting JSON, urlencoded and multipart
 // forms (what Postman's "form-data" sends), at most MaxBodyBytes. Every way
-// a body can be wrong ends in a 4xx with a message saying how.
+// a body can be wrong ends in a 4xx with a message saying how. How long the
+// body may take is the server's decision (http.Server.ReadTimeout, a
+// deadline on the whole request): a body cut off by it answers 408.
 func bind(c *gin.Context, f formBody) error {
-	// The server sets no read timeout for all requests; a body must arrive
-	// within bodyTimeout. (Not every ResponseWriter supports deadlines.)
-	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(bodyTimeout))
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
 	mediaType, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil {
@@ -143,6 +139,8 @@ func bindJSON(body io.Reader, f formBody) error {
 	switch {
 	case errors.As(err, &maxErr):
 		return errBodyTooLarge
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return errBodyTimeout
 	case errors.As(err, &typeErr):
 		return typeError(typeErr.Field)
 	case errors.Is(err, io.EOF):
@@ -154,6 +152,9 @@ func bindJSON(body io.Reader, f formBody) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		if errors.As(err, &maxErr) {
 			return errBodyTooLarge
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return errBodyTimeout
 		}
 		return auth.Invalid("Failed! Request body is not valid JSON.")
 	}
@@ -176,6 +177,9 @@ func formError(err error) error {
 	var maxErr *http.MaxBytesError
 	if errors.As(err, &maxErr) {
 		return errBodyTooLarge
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return errBodyTimeout
 	}
 	return auth.Invalid("Failed! Request body is not a valid form.")
 }

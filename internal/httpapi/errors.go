@@ -42,6 +42,7 @@ var (
 	errNotFound         = &httpError{http.StatusNotFound, "Not found."}
 	errMethodNotAllowed = &httpError{http.StatusMethodNotAllowed, "Method not allowed."}
 	errBodyTooLarge     = &httpError{http.StatusRequestEntityTooLarge, "Failed! Request body is larger than 1 MiB."}
+	errBodyTimeout      = &httpError{http.StatusRequestTimeout, "Failed! Request body did not arrive in time; send it at once."}
 )
 
 var kindStatus = map[auth.Kind]int{

@@ -23,6 +23,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	events   *prometheus.CounterVec
+	refused  *prometheus.CounterVec
 
 	// routes caches each route's instruments, so that counting a request
 	// costs two map reads and two atomic adds, without the label lookups
@@ -61,8 +62,12 @@ func New() *Metrics {
 			Help: "Authentication and audit events (signin, signin_failed, refresh_replayed, rate_limited, " +
 				"hashing_busy, ...) by event and detail (the failure reason or the rate-limit rule).",
 		}, []string{"event", "detail"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jwtauth_connections_refused_total",
+			Help: "Connections answered 503 and closed at once, by the cap they were over (per_address, total).",
+		}, []string{"reason"}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.events,
+	m.reg.MustRegister(m.requests, m.duration, m.events, m.refused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -137,6 +142,24 @@ func (m *Metrics) WatchHashPool(stats func() (running, waiting int)) {
 			Help: "Password hashes waiting for a worker now.",
 		}, func() float64 { _, w := stats(); return float64(w) }),
 	)
+}
+
+// WatchConnections exports the API's open connections, read by open at
+// each scrape, and starts the refused-connection series of each reason at
+// zero, so that a rate over them works before the first refusal.
+func (m *Metrics) WatchConnections(open func() int, reasons ...string) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "jwtauth_connections_open",
+		Help: "Connections open now on the API's listener.",
+	}, func() float64 { return float64(open()) }))
+	for _, r := range reasons {
+		m.refused.WithLabelValues(r)
+	}
+}
+
+// CountRefusedConnection counts a connection refused over a cap.
+func (m *Metrics) CountRefusedConnection(reason string) {
+	m.refused.WithLabelValues(reason).Inc()
 }
 
 // Handler serves the metrics in the Prometheus text format.
