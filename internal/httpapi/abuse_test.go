@@ -216,6 +216,15 @@ func TestSignUpAndRefreshLimits(t *testing.T) {
 	wantJSON(t, s.refresh(t, "anything"), 429, "Too many refresh requests. Please retry in 30 seconds.")
 }
 
+// behindProxy is a server behind a trusted proxy on loopback, allowing two
+// signins a minute per client address.
+func behindProxy(t *testing.T) *testServer {
+	return limitedServer(t, func(o *httpapi.Options, st ratelimit.Store) {
+		o.SignInLimit = ratelimit.NewRule("signin-ip", perMinute(2), st)
+		o.TrustedProxies = []string{"127.0.0.1", "::1"}
+	})
+}
+
 // X-Forwarded-For names the client only when a trusted proxy sent it.
 func TestForwardedForNeedsATrustedProxy(t *testing.T) {
 	spoofed := func(i int) map[string]string {
@@ -230,10 +239,7 @@ func TestForwardedForNeedsATrustedProxy(t *testing.T) {
 		wantJSON(t, wrongSignIn(t, s, "x", spoofed(2)), 429, "Too many sign-in attempts. Please retry in 30 seconds.")
 	})
 	t.Run("trusted: each forwarded client counts alone", func(t *testing.T) {
-		s := limitedServer(t, func(o *httpapi.Options, st ratelimit.Store) {
-			o.SignInLimit = ratelimit.NewRule("signin-ip", perMinute(2), st)
-			o.TrustedProxies = []string{"127.0.0.1", "::1"}
-		})
+		s := behindProxy(t)
 		for i := range 4 {
 			wantJSON(t, wrongSignIn(t, s, "x", spoofed(i)), 404, "User Not found.")
 		}
@@ -241,10 +247,7 @@ func TestForwardedForNeedsATrustedProxy(t *testing.T) {
 		wantJSON(t, wrongSignIn(t, s, "x", spoofed(0)), 429, "Too many sign-in attempts. Please retry in 30 seconds.")
 	})
 	t.Run("trusted: X-Real-IP is not believed", func(t *testing.T) {
-		s := limitedServer(t, func(o *httpapi.Options, st ratelimit.Store) {
-			o.SignInLimit = ratelimit.NewRule("signin-ip", perMinute(2), st)
-			o.TrustedProxies = []string{"127.0.0.1", "::1"}
-		})
+		s := behindProxy(t)
 		realIP := func(i int) map[string]string {
 			return map[string]string{"X-Real-IP": "203.0.113." + string(rune('1'+i))}
 		}
@@ -253,10 +256,7 @@ func TestForwardedForNeedsATrustedProxy(t *testing.T) {
 		wantJSON(t, wrongSignIn(t, s, "x", realIP(2)), 429, "Too many sign-in attempts. Please retry in 30 seconds.")
 	})
 	t.Run("IPv6 clients count by /64", func(t *testing.T) {
-		s := limitedServer(t, func(o *httpapi.Options, st ratelimit.Store) {
-			o.SignInLimit = ratelimit.NewRule("signin-ip", perMinute(2), st)
-			o.TrustedProxies = []string{"127.0.0.1", "::1"}
-		})
+		s := behindProxy(t)
 		from := func(addr string) map[string]string { return map[string]string{"X-Forwarded-For": addr} }
 		wantJSON(t, wrongSignIn(t, s, "x", from("2001:db8:1:2::1")), 404, "User Not found.")
 		wantJSON(t, wrongSignIn(t, s, "x", from("2001:db8:1:2::2")), 404, "User Not found.")

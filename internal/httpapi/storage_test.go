@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"jwtauth/internal/auth"
-	"jwtauth/internal/store"
 	"jwtauth/internal/store/storetest"
 )
 
@@ -35,15 +34,8 @@ func (b *lockedBuffer) String() string {
 // a full disk does) answers 503 JSON with Retry-After and one clear log
 // line, and /readyz says unready until a row is stored again.
 func TestStorageFull(t *testing.T) {
-	dsn := storetest.NewDSN(t, store.DriverSQLite)
-	db := storetest.OpenDSN(t, store.DriverSQLite, dsn)
-	var pages int64
-	if err := db.Raw("PRAGMA page_count").Scan(&pages).Error; err != nil {
-		t.Fatal(err)
-	}
-	store.Close(db)
 	// Room for a few dozen users and no more.
-	full := storetest.OpenDSN(t, store.DriverSQLite, fmt.Sprintf("%s?_pragma=max_page_count(%d)", dsn, pages+12))
+	full := storetest.OpenSmallSQLite(t, 12)
 	var logs lockedBuffer
 	s := serverOn(t, full, func(o *auth.Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 

@@ -30,14 +30,7 @@ func fillUsers(t *testing.T, db *gorm.DB, prefix string, max int) (int, error) {
 // says ErrStorageFull (an ErrUnavailable), Ping says so too, and both
 // clear once a row is stored again.
 func TestStorageFullSQLite(t *testing.T) {
-	dsn := storetest.NewDSN(t, store.DriverSQLite)
-	db := storetest.OpenDSN(t, store.DriverSQLite, dsn)
-	var pages int64
-	if err := db.Raw("PRAGMA page_count").Scan(&pages).Error; err != nil {
-		t.Fatal(err)
-	}
-	store.Close(db)
-	db = storetest.OpenDSN(t, store.DriverSQLite, fmt.Sprintf("%s?_pragma=max_page_count(%d)", dsn, pages+8))
+	db := storetest.OpenSmallSQLite(t, 8)
 
 	n, err := fillUsers(t, db, "fill", 5000)
 	if !errors.Is(err, store.ErrStorageFull) || !errors.Is(err, store.ErrUnavailable) {

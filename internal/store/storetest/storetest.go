@@ -123,6 +123,21 @@ func OpenDSN(tb testing.TB, driver, dsn string) *gorm.DB {
 	return db
 }
 
+// OpenSmallSQLite returns a fresh, migrated SQLite database that can grow
+// by only pages more pages (PRAGMA max_page_count): past them a write fails
+// as on a full disk.
+func OpenSmallSQLite(tb testing.TB, pages int64) *gorm.DB {
+	tb.Helper()
+	dsn := NewDSN(tb, store.DriverSQLite)
+	db := OpenDSN(tb, store.DriverSQLite, dsn)
+	var used int64
+	if err := db.Raw("PRAGMA page_count").Scan(&used).Error; err != nil {
+		tb.Fatal(err)
+	}
+	store.Close(db)
+	return OpenDSN(tb, store.DriverSQLite, fmt.Sprintf("%s?_pragma=max_page_count(%d)", dsn, used+pages))
+}
+
 // OpenRaw connects to dsn without migrating, closing it when the test ends.
 func OpenRaw(tb testing.TB, driver, dsn string) *gorm.DB {
 	tb.Helper()
