@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -11,6 +12,38 @@ import (
 
 	"jwtauth/internal/store"
 )
+
+// Principal is the bearer of a valid access token, with the roles the
+// database gives it now (within the authorization cache's TTL).
+type Principal struct {
+	UserID int64
+	// SessionID is the signin the token was issued for (0 for a token
+	// issued without one).
+	SessionID int64
+	Roles     []string
+}
+
+// HasRole reports whether p holds role, exactly (admin does not imply moderator).
+func (p Principal) HasRole(role string) bool { return slices.Contains(p.Roles, role) }
+
+// Authenticate verifies an access token and loads its user's roles. A token
+// for a user that no longer exists, or of a session that was signed out or
+// revoked, is ErrTokenInvalid (within the authorization cache's TTL).
+func (s *Service) Authenticate(ctx context.Context, token string) (Principal, error) {
+	if token == "" {
+		return Principal{}, ErrNoToken
+	}
+	entry, err := s.authz.get(ctx, token)
+	switch {
+	case isTokenError(err):
+		return Principal{}, err
+	case err != nil:
+		return Principal{}, dbError(err)
+	case !entry.found:
+		return Principal{}, ErrTokenInvalid
+	}
+	return Principal{UserID: entry.userID, SessionID: entry.sessionID, Roles: entry.roles}, nil
+}
 
 // principalEntry is what the cache knows of one access token: whose it is,
 // when it expires, and the user's roles now, or that the user or session
