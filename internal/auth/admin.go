@@ -141,7 +141,7 @@ func (s *Service) SignOutUser(ctx context.Context, actor Principal, id int64) (i
 		return 0, err
 	}
 	var n int64
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) (err error) {
+	err := store.Transaction(ctx, s.db, func(tx *gorm.DB) (err error) {
 		n, err = endEverySession(ctx, tx, id, store.RevokedSignOut, s.now().UTC())
 		return err
 	})
@@ -201,7 +201,8 @@ func (s *Service) CreateAdmin(ctx context.Context, username, email, password str
 		return 0, err
 	}
 	u := store.User{Username: username, Email: email, Password: hash}
-	if err := store.CreateUser(ctx, s.db, &u, ids); err != nil {
+	err = store.Transaction(ctx, s.db, func(tx *gorm.DB) error { return store.CreateUser(ctx, tx, &u, ids) })
+	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return 0, fmt.Errorf("username or email already in use: %w", ErrUsernameTaken)
 		}

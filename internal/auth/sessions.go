@@ -45,7 +45,8 @@ func (s *Service) startSession(ctx context.Context, userID int64) (Tokens, int64
 	sess := store.Session{UserID: userID, ExpiresAt: now.Add(s.opts.SessionMaxAge)}
 	refresh, hash := newRefreshToken()
 	first := store.SessionToken{TokenHash: hash, ExpiresAt: s.refreshExpiry(now, sess)}
-	if err := store.CreateSession(ctx, s.db, &sess, &first); err != nil {
+	err := store.Transaction(ctx, s.db, func(tx *gorm.DB) error { return store.CreateSession(ctx, tx, &sess, &first) })
+	if err != nil {
 		return Tokens{}, 0, dbError(err)
 	}
 	access, err := s.tokens.issue(userID, sess.ID, now, s.opts.AccessTokenTTL)
@@ -152,7 +153,7 @@ func (s *Service) SignOut(ctx context.Context, p Principal, refreshToken string,
 	now := s.now().UTC()
 	switch {
 	case all:
-		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		err := store.Transaction(ctx, s.db, func(tx *gorm.DB) error {
 			_, err := endEverySession(ctx, tx, p.UserID, store.RevokedSignOut, now)
 			return err
 		})

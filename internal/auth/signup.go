@@ -10,6 +10,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"gorm.io/gorm"
+
 	"jwtauth/internal/store"
 )
 
@@ -55,7 +57,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) error {
 		return err
 	}
 	u := store.User{Username: in.Username, Email: in.Email, Password: hash}
-	err = store.CreateUser(ctx, s.db, &u, roleIDs)
+	err = store.Transaction(ctx, s.db, func(tx *gorm.DB) error { return store.CreateUser(ctx, tx, &u, roleIDs) })
 	if errors.Is(err, store.ErrConflict) {
 		// Another signup won the race between Taken and the insert; the
 		// unique index decided, now say which name it was.

@@ -109,21 +109,14 @@ func UsersWithRole(ctx context.Context, db *gorm.DB, roleID int64) ([]int64, err
 	return ids, nil
 }
 
-// SetUserRoles replaces the roles of a user.
+// SetUserRoles replaces the roles of a user; run it in a transaction.
 func SetUserRoles(ctx context.Context, db *gorm.DB, userID int64, roleIDs []int64) error {
-	err := Transaction(ctx, db, func(tx *gorm.DB) error {
-		if err := tx.Where("? = ?", col("userId"), userID).Delete(&UserRole{}).Error; err != nil {
-			return err
-		}
-		if len(roleIDs) == 0 {
-			return nil
-		}
-		links := make([]UserRole, len(roleIDs))
-		for i, id := range roleIDs {
-			links[i] = UserRole{RoleID: id, UserID: userID}
-		}
-		return tx.Create(&links).Error
-	})
+	db, done := on(ctx, db)
+	defer done()
+	err := translate(db.Where("? = ?", col("userId"), userID).Delete(&UserRole{}).Error)
+	if err == nil {
+		err = linkRoles(db, userID, roleIDs)
+	}
 	if err != nil {
 		return fmt.Errorf("set user roles: %w", err)
 	}

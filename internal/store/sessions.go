@@ -48,17 +48,18 @@ const (
 	RevokedPassword = "password"
 )
 
-// CreateSession starts a session for a user with its first refresh token.
+// CreateSession starts a session for a user with its first refresh token;
+// run it in a transaction.
 func CreateSession(ctx context.Context, db *gorm.DB, s *Session, first *SessionToken) error {
-	err := Transaction(ctx, db, func(tx *gorm.DB) error {
-		if err := tx.Create(s).Error; err != nil {
-			return err
-		}
+	db, done := on(ctx, db)
+	defer done()
+	err := db.Create(s).Error
+	if err == nil {
 		first.SessionID = s.ID
-		return tx.Create(first).Error
-	})
+		err = db.Create(first).Error
+	}
 	if err != nil {
-		return fmt.Errorf("create session: %w", err)
+		return fmt.Errorf("create session: %w", translate(err))
 	}
 	return nil
 }

@@ -93,7 +93,11 @@ func Open(ctx context.Context, driverName, dsn string) (*gorm.DB, error) {
 	}
 	db, err := gorm.Open(dialector, &gorm.Config{
 		TranslateError: true,
-		Logger:         logger.Discard,
+		// auth owns the transactions, and never nests them: a nested one
+		// would be a hidden SAVEPOINT, whose partial rollback nobody asked
+		// for. Should one be nested by mistake, it runs inside its parent.
+		DisableNestedTransaction: true,
+		Logger:                   logger.Discard,
 		// Seconds, in UTC: what the original's DATETIME columns hold.
 		NowFunc: func() time.Time { return time.Now().UTC().Truncate(time.Second) },
 	})

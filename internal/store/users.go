@@ -60,28 +60,33 @@ func Roles(ctx context.Context, db *gorm.DB) ([]Role, error) {
 	return roles, nil
 }
 
-// CreateUser inserts u and its roles in one transaction, so that no user
-// exists without the roles it asked for. A username or email already taken
-// (ignoring case) gives ErrConflict.
+// CreateUser inserts u and links it to its roles. Run it in a
+// transaction (see Transaction), so that no user exists without the roles
+// it asked for. A username or email already taken (ignoring case) gives
+// ErrConflict.
 func CreateUser(ctx context.Context, db *gorm.DB, u *User, roleIDs []int64) error {
+	db, done := on(ctx, db)
+	defer done()
 	u.UsernameKey, u.EmailKey = Key(u.Username), Key(u.Email)
-	err := Transaction(ctx, db, func(tx *gorm.DB) error {
-		if err := tx.Create(u).Error; err != nil {
-			return err
-		}
-		if len(roleIDs) == 0 {
-			return nil
-		}
-		links := make([]UserRole, len(roleIDs))
-		for i, id := range roleIDs {
-			links[i] = UserRole{RoleID: id, UserID: u.ID}
-		}
-		return tx.Create(&links).Error
-	})
-	if err != nil {
+	if err := db.Create(u).Error; err != nil {
+		return fmt.Errorf("create user: %w", translate(err))
+	}
+	if err := linkRoles(db, u.ID, roleIDs); err != nil {
 		return fmt.Errorf("create user: %w", err)
 	}
 	return nil
+}
+
+// linkRoles gives a user the roles (none for an empty list).
+func linkRoles(db *gorm.DB, userID int64, roleIDs []int64) error {
+	if len(roleIDs) == 0 {
+		return nil
+	}
+	links := make([]UserRole, len(roleIDs))
+	for i, id := range roleIDs {
+		links[i] = UserRole{RoleID: id, UserID: userID}
+	}
+	return translate(db.Create(&links).Error)
 }
 
 // UpdatePassword replaces the user's hash, only if it is still oldHash, so
@@ -113,29 +118,28 @@ func SetPassword(ctx context.Context, db *gorm.DB, userID int64, hash string) er
 	return nil
 }
 
-// DeleteUser removes a user with its role links and sessions. The foreign
-// keys cascade too; deleting explicitly keeps that true on a SQLite file
-// opened without foreign-key enforcement.
+// DeleteUser removes a user with its role links and sessions; run it in a
+// transaction. The foreign keys cascade too; deleting explicitly keeps
+// that true on a SQLite file opened without foreign-key enforcement.
 func DeleteUser(ctx context.Context, db *gorm.DB, userID int64) error {
-	err := Transaction(ctx, db, func(tx *gorm.DB) error {
-		sessions := tx.Model(&Session{}).Select("id").Where("? = ?", col("userId"), userID)
-		if err := tx.Where("? IN (?)", col("sessionId"), sessions).Delete(&SessionToken{}).Error; err != nil {
-			return err
+	db, done := on(ctx, db)
+	defer done()
+	sessions := db.Model(&Session{}).Select("id").Where("? = ?", col("userId"), userID)
+	err := db.Where("? IN (?)", col("sessionId"), sessions).Delete(&SessionToken{}).Error
+	if err == nil {
+		err = db.Where("? = ?", col("userId"), userID).Delete(&Session{}).Error
+	}
+	if err == nil {
+		err = db.Where("? = ?", col("userId"), userID).Delete(&UserRole{}).Error
+	}
+	if err == nil {
+		res := db.Delete(&User{}, userID)
+		if err = res.Error; err == nil && res.RowsAffected == 0 {
+			err = gorm.ErrRecordNotFound
 		}
-		if err := tx.Where("? = ?", col("userId"), userID).Delete(&Session{}).Error; err != nil {
-			return err
-		}
-		if err := tx.Where("? = ?", col("userId"), userID).Delete(&UserRole{}).Error; err != nil {
-			return err
-		}
-		res := tx.Delete(&User{}, userID)
-		if res.Error == nil && res.RowsAffected == 0 {
-			return gorm.ErrRecordNotFound
-		}
-		return res.Error
-	})
+	}
 	if err != nil {
-		return fmt.Errorf("delete user: %w", err)
+		return fmt.Errorf("delete user: %w", translate(err))
 	}
 	return nil
 }
