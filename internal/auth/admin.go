@@ -79,24 +79,14 @@ func (s *Service) User(ctx context.Context, id int64) (UserInfo, error) {
 // authorization cache's TTL on the others.
 func (s *Service) SetRoles(ctx context.Context, actor Principal, id int64, names []string) (UserInfo, error) {
 	err := store.Transaction(ctx, s.db, func(tx *gorm.DB) error {
-		roles, err := store.Roles(ctx, tx)
+		ids, err := roleIDs(ctx, tx, names)
 		if err != nil {
 			return err
-		}
-		var ids []int64
-		for _, name := range names {
-			i := slices.IndexFunc(roles, func(r store.Role) bool { return r.Name == name })
-			if i < 0 {
-				return roleDoesNotExist(name)
-			}
-			if !slices.Contains(ids, roles[i].ID) {
-				ids = append(ids, roles[i].ID)
-			}
 		}
 		if _, err := store.GetUser(ctx, tx, id); err != nil {
 			return err
 		}
-		if err := s.keepAnAdmin(ctx, tx, roles, id, slices.Contains(names, RoleAdmin)); err != nil {
+		if err := s.keepAnAdmin(ctx, tx, id, slices.Contains(names, RoleAdmin)); err != nil {
 			return err
 		}
 		return store.SetUserRoles(ctx, tx, id, ids)
@@ -114,14 +104,10 @@ func (s *Service) SetRoles(ctx context.Context, actor Principal, id int64, names
 // stop working. Deleting the last admin is refused (ErrLastAdmin).
 func (s *Service) DeleteUser(ctx context.Context, actor Principal, id int64) error {
 	err := store.Transaction(ctx, s.db, func(tx *gorm.DB) error {
-		roles, err := store.Roles(ctx, tx)
-		if err != nil {
-			return err
-		}
 		if _, err := store.GetUser(ctx, tx, id); err != nil {
 			return err
 		}
-		if err := s.keepAnAdmin(ctx, tx, roles, id, false); err != nil {
+		if err := s.keepAnAdmin(ctx, tx, id, false); err != nil {
 			return err
 		}
 		return store.DeleteUser(ctx, tx, id)
@@ -156,12 +142,15 @@ func (s *Service) SignOutUser(ctx context.Context, actor Principal, id int64) (i
 
 // keepAnAdmin refuses to leave the admin role empty: user id is about to
 // keep it (stillAdmin) or lose it.
-func (s *Service) keepAnAdmin(ctx context.Context, tx *gorm.DB, roles []store.Role, id int64, stillAdmin bool) error {
-	i := slices.IndexFunc(roles, func(r store.Role) bool { return r.Name == RoleAdmin })
-	if i < 0 || stillAdmin {
+func (s *Service) keepAnAdmin(ctx context.Context, tx *gorm.DB, id int64, stillAdmin bool) error {
+	if stillAdmin {
 		return nil
 	}
-	admins, err := store.UsersWithRole(ctx, tx, roles[i].ID)
+	admin, err := roleIDs(ctx, tx, []string{RoleAdmin})
+	if err != nil {
+		return err
+	}
+	admins, err := store.UsersWithRole(ctx, tx, admin[0])
 	if err != nil {
 		return err
 	}
@@ -186,15 +175,9 @@ func (s *Service) CreateAdmin(ctx context.Context, username, email, password str
 	if err := s.validateSignUp(in); err != nil {
 		return 0, err
 	}
-	roles, err := store.Roles(ctx, s.db)
+	ids, err := roleIDs(ctx, s.db, []string{RoleUser, RoleAdmin})
 	if err != nil {
 		return 0, dbError(err)
-	}
-	var ids []int64
-	for _, r := range roles {
-		if r.Name == RoleUser || r.Name == RoleAdmin {
-			ids = append(ids, r.ID)
-		}
 	}
 	hash, err := s.hash(ctx, password)
 	if err != nil {

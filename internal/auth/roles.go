@@ -4,41 +4,54 @@ import (
 	"context"
 	"slices"
 
+	"gorm.io/gorm"
+
 	"jwtauth/internal/store"
 )
 
-// The roles jwtauth seeds.
+// The roles jwtauth seeds, as the store defines them.
 const (
-	RoleUser      = "user"
-	RoleModerator = "moderator"
-	RoleAdmin     = "admin"
+	RoleUser      = store.RoleUser
+	RoleModerator = store.RoleModerator
+	RoleAdmin     = store.RoleAdmin
 )
 
-// signupRoles resolves the names asked for to role ids, in id order: every
-// name must exist (400, as the original, naming the first that does not)
-// and be self-assignable (403).
-func (s *Service) signupRoles(ctx context.Context, names []string) ([]int64, error) {
-	if len(names) == 0 {
-		names = []string{RoleUser}
-	}
-	roles, err := store.Roles(ctx, s.db)
+// roleIDs resolves role names to ids, in id order and without repeats.
+// Every name must exist: the first that does not is a 400, in the
+// original's words. It is the one resolver of role names, for signup, the
+// admin API and the command line alike.
+func roleIDs(ctx context.Context, db *gorm.DB, names []string) ([]int64, error) {
+	roles, err := store.Roles(ctx, db)
 	if err != nil {
-		return nil, dbError(err)
+		return nil, err
 	}
 	for _, name := range names {
 		if !slices.ContainsFunc(roles, func(r store.Role) bool { return r.Name == name }) {
 			return nil, roleDoesNotExist(name)
 		}
 	}
-	for _, name := range names {
-		if name != RoleUser && !slices.Contains(s.opts.SignupAllowRoles, name) {
-			return nil, roleNotSelfAssignable(name)
-		}
-	}
 	var ids []int64
 	for _, r := range roles {
 		if slices.Contains(names, r.Name) {
 			ids = append(ids, r.ID)
+		}
+	}
+	return ids, nil
+}
+
+// signupRoles resolves the roles a signup asks for (none: the user role);
+// each must exist (400) and be self-assignable (403).
+func (s *Service) signupRoles(ctx context.Context, names []string) ([]int64, error) {
+	if len(names) == 0 {
+		names = []string{RoleUser}
+	}
+	ids, err := roleIDs(ctx, s.db, names)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	for _, name := range names {
+		if name != RoleUser && !slices.Contains(s.opts.SignupAllowRoles, name) {
+			return nil, roleNotSelfAssignable(name)
 		}
 	}
 	return ids, nil

@@ -53,8 +53,25 @@ type UserRole struct {
 // TableName keeps the original's table name.
 func (UserRole) TableName() string { return "user_roles" }
 
+// The roles jwtauth knows: the original's three. This is the one list of
+// their names; auth and config take them from here.
+const (
+	RoleUser      = "user"
+	RoleModerator = "moderator"
+	RoleAdmin     = "admin"
+)
+
 // SeedRoles are the roles every jwtauth database has, with the original's ids.
-var SeedRoles = []Role{{ID: 1, Name: "user"}, {ID: 2, Name: "moderator"}, {ID: 3, Name: "admin"}}
+var SeedRoles = []Role{{ID: 1, Name: RoleUser}, {ID: 2, Name: RoleModerator}, {ID: 3, Name: RoleAdmin}}
+
+// RoleNames lists the seeded roles' names, in id order.
+func RoleNames() []string {
+	names := make([]string, len(SeedRoles))
+	for i, r := range SeedRoles {
+		names[i] = r.Name
+	}
+	return names
+}
 
 // KeyMaxLength is the length, in characters, of the key columns.
 const KeyMaxLength = 255
