@@ -1,0 +1,244 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"jwtauth/internal/bcrypt"
+	"jwtauth/internal/store"
+	"jwtauth/internal/store/storetest"
+)
+
+// The rules of the service, checked on the service itself over a real
+// database on every engine; the HTTP tests check the same rules through
+// the API.
+
+// testClock is a settable clock for the service.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *testClock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
+
+// newTestService is a service with the server's defaults, but the cheapest
+// bcrypt cost, on a fresh database of driver.
+func newTestService(t *testing.T, driver string, edit ...func(*Options)) (*Service, *testClock) {
+	t.Helper()
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	clock := &testClock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	opts := Options{
+		Secret: secret, AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, SessionMaxAge: 30 * 24 * time.Hour,
+		RefreshReuseGrace: 10 * time.Second, BcryptCost: bcrypt.MinCost, PasswordMinLength: 8,
+		SignupAllowRoles: []string{RoleUser}, AuthzCacheTTL: 5 * time.Second,
+		HashWorkers: 2, HashQueue: 64, HashMaxWait: 3 * time.Second, Now: clock.Now,
+	}
+	for _, e := range edit {
+		e(&opts)
+	}
+	svc, err := New(storetest.Open(t, driver), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, clock
+}
+
+func wantErr(t *testing.T, what string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Errorf("%s: %v, want %v", what, err, want)
+	}
+}
+
+// The admin role is never left empty: not by demoting, not by deleting,
+// not by two admins demoting each other at the same moment.
+func TestLastAdminRule(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, driver string) {
+		t.Parallel()
+		svc, _ := newTestService(t, driver)
+		ctx := context.Background()
+		a, err := svc.CreateAdmin(ctx, "first", "first@example.com", "password-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := svc.CreateAdmin(ctx, "second", "second@example.com", "password-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.SetRoles(ctx, Principal{UserID: a}, b, []string{RoleUser}); err != nil {
+			t.Fatalf("demoting one of two admins: %v", err)
+		}
+		_, err = svc.SetRoles(ctx, Principal{UserID: a}, a, []string{RoleUser, RoleModerator})
+		wantErr(t, "demoting the last admin", err, ErrLastAdmin)
+		wantErr(t, "deleting the last admin", svc.DeleteUser(ctx, Principal{UserID: a}, a), ErrLastAdmin)
+		if _, err := svc.SetRoles(ctx, Principal{UserID: a}, a, []string{RoleAdmin}); err != nil {
+			t.Errorf("an admin keeping the role: %v", err)
+		}
+
+		// Two admins demote each other at once: one wins, one is refused.
+		if _, err := svc.SetRoles(ctx, Principal{UserID: a}, b, []string{RoleUser, RoleAdmin}); err != nil {
+			t.Fatal(err)
+		}
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for i, pair := range [][2]int64{{a, b}, {b, a}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = svc.SetRoles(ctx, Principal{UserID: pair[0]}, pair[1], []string{RoleUser})
+			}()
+		}
+		wg.Wait()
+		if (errs[0] == nil) == (errs[1] == nil) {
+			t.Fatalf("two admins demoting each other: %v and %v, want exactly one refused", errs[0], errs[1])
+		}
+		for _, err := range errs {
+			if err != nil && !errors.Is(err, ErrLastAdmin) {
+				t.Errorf("the refused demotion: %v, want ErrLastAdmin", err)
+			}
+		}
+		page, err := svc.ListUsers(ctx, "", 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		admins := 0
+		for _, u := range page.Users {
+			if strings.Contains(fmt.Sprint(u.Roles), RoleAdmin) {
+				admins++
+			}
+		}
+		if admins != 1 {
+			t.Errorf("%d admins left, want 1", admins)
+		}
+	})
+}
+
+// A refresh token is exchanged once; within the grace window a second
+// exchange (another tab) is honoured, after it the replay revokes the
+// whole session, the newest token included.
+func TestRefreshReplayAndGraceWindow(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, driver string) {
+		t.Parallel()
+		svc, clock := newTestService(t, driver)
+		ctx := context.Background()
+		if err := svc.SignUp(ctx, SignUpInput{Username: "tabs", Email: "tabs@example.com", Password: "password-1"}); err != nil {
+			t.Fatal(err)
+		}
+		in, err := svc.SignIn(ctx, "tabs", "password-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := svc.Refresh(ctx, in.RefreshToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(5 * time.Second)
+		second, err := svc.Refresh(ctx, in.RefreshToken) // another tab, within the grace window
+		if err != nil {
+			t.Fatalf("second exchange within the grace window: %v", err)
+		}
+		if second.RefreshToken == first.RefreshToken {
+			t.Error("both tabs were handed the same refresh token")
+		}
+		clock.Advance(6 * time.Second)
+		_, err = svc.Refresh(ctx, in.RefreshToken)
+		wantErr(t, "replay after the grace window", err, ErrRefreshReused)
+		_, err = svc.Refresh(ctx, second.RefreshToken)
+		wantErr(t, "the newest token of the replayed session", err, ErrRefreshRevoked)
+		_, err = svc.Authenticate(ctx, first.AccessToken)
+		wantErr(t, "an access token of the replayed session", err, ErrTokenInvalid)
+	})
+}
+
+// Concurrent signups of one name, in any letter case, make one account.
+func TestConcurrentSignUps(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, driver string) {
+		t.Parallel()
+		svc, _ := newTestService(t, driver)
+		ctx := context.Background()
+		const n = 12
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				name := "racer"
+				if i%2 == 1 {
+					name = "RACER"
+				}
+				errs[i] = svc.SignUp(ctx, SignUpInput{Username: name, Email: fmt.Sprintf("racer%d@example.com", i), Password: "password-1"})
+			}()
+		}
+		wg.Wait()
+		won := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, ErrUsernameTaken):
+				t.Errorf("a losing signup: %v, want ErrUsernameTaken", err)
+			}
+		}
+		if won != 1 {
+			t.Errorf("%d of %d concurrent signups of one name succeeded, want 1", won, n)
+		}
+	})
+}
+
+// A correct signin re-hashes a password stored at a lower cost (the
+// original's bcryptjs hashes are cost 8) at the configured cost; a wrong
+// one changes nothing.
+func TestSignInUpgradesTheHash(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, driver string) {
+		t.Parallel()
+		svc, _ := newTestService(t, driver, func(o *Options) { o.BcryptCost = bcrypt.MinCost + 1 })
+		ctx := context.Background()
+		old, err := bcrypt.GenerateFromPassword([]byte("password-1"), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := store.User{Username: "legacy", Email: "legacy@example.com", Password: string(old)}
+		if err := store.CreateUser(ctx, svc.db, &u, []int64{1}); err != nil {
+			t.Fatal(err)
+		}
+		cost := func() int {
+			got, err := store.FindUserByUsername(ctx, svc.db, "legacy")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := bcrypt.Cost([]byte(got.Password))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		_, err = svc.SignIn(ctx, "legacy", "wrong-password")
+		wantErr(t, "wrong password", err, ErrInvalidPassword)
+		if c := cost(); c != bcrypt.MinCost {
+			t.Errorf("after a wrong password the cost is %d, want it unchanged", c)
+		}
+		if _, err := svc.SignIn(ctx, "legacy", "password-1"); err != nil {
+			t.Fatal(err)
+		}
+		if c := cost(); c != bcrypt.MinCost+1 {
+			t.Errorf("after a signin the cost is %d, want %d", c, bcrypt.MinCost+1)
+		}
+		if _, err := svc.SignIn(ctx, "legacy", "password-1"); err != nil {
+			t.Errorf("signin with the upgraded hash: %v", err)
+		}
+	})
+}
