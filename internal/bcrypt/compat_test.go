@@ -1,6 +1,9 @@
 package bcrypt_test
 
 import (
+	"os"
+	"regexp"
+	"strings"
 	"testing"
 
 	xbcrypt "golang.org/x/crypto/bcrypt"
@@ -43,5 +46,34 @@ func TestSameAsXCrypto(t *testing.T) {
 	}
 	if _, err := bcrypt.GenerateFromPassword(make([]byte, 73), 5); err != bcrypt.ErrPasswordTooLong {
 		t.Errorf("73 bytes: %v", err)
+	}
+}
+
+// forkedFrom is the golang.org/x/crypto version bcrypt.go was taken from,
+// as its package comment says.
+const forkedFrom = "v0.59.0"
+
+// The fork must move with x/crypto: when go.mod takes another x/crypto,
+// bcrypt.go is compared with that version's bcrypt and the two constants
+// above and in the package comment are updated, or this fails.
+func TestForkFollowsGoMod(t *testing.T) {
+	mod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\s*golang\.org/x/crypto (v\S+)`).FindSubmatch(mod)
+	if m == nil {
+		t.Fatal("go.mod does not require golang.org/x/crypto")
+	}
+	if version := string(m[1]); version != forkedFrom {
+		t.Errorf("go.mod requires golang.org/x/crypto %s, but internal/bcrypt was forked from %s: "+
+			"port the changes of x/crypto/bcrypt between them, then update forkedFrom and the package comment", version, forkedFrom)
+	}
+	src, err := os.ReadFile("bcrypt.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(src), "golang.org/x/crypto/bcrypt ("+forkedFrom+")") {
+		t.Errorf("bcrypt.go's package comment does not name x/crypto %s", forkedFrom)
 	}
 }
