@@ -253,6 +253,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info("jwtauth listening", "addr", "http://"+displayAddr(ln.Addr()),
 		"database", store.Describe(cfg.DBDriver, cfg.DBDSN), "version", version(),
 		"max_conns", maxConns, "max_conns_per_ip", cfg.HTTPMaxConnsPerIP)
+	// Everything the server runs with, defaults included and secrets
+	// masked (config.Config.LogValue), the derived connection cap too.
+	running := cfg
+	running.HTTPMaxConns = maxConns
+	log.Info("configuration", "config", running)
 
 	servers := []*http.Server{srv}
 	listeners := []net.Listener{ln}
