@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/term"
+
+	"jwtauth/internal/auth"
 )
 
 // migrate applies the schema and seeds the roles, then exits: for deploys
@@ -20,7 +22,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if err := parseFlags("migrate", help, args, stdout, nil); err != nil {
 		return ignoreHelp(err)
 	}
-	a, err := open(ctx, getenv, stderr, false)
+	a, err := openDatabase(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -53,12 +55,20 @@ func createAdmin(ctx context.Context, args []string, getenv func(string) string,
 			return err
 		}
 	}
-	a, err := open(ctx, getenv, stderr, false)
+	a, err := openDatabase(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	id, err := a.svc.CreateAdmin(ctx, username, email, password)
+	// The service here signs no token and counts no attempt: a throwaway
+	// secret, no signing key file, no rate limits, no Redis, no metrics.
+	opts := a.authOptions()
+	opts.Secret = throwawaySecret()
+	svc, err := auth.New(a.db, opts)
+	if err != nil {
+		return err
+	}
+	id, err := svc.CreateAdmin(ctx, username, email, password)
 	if err != nil {
 		return fmt.Errorf("create-admin: %w", err)
 	}

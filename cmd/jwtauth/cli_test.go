@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -138,5 +140,58 @@ func TestCommandLine(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// migrate and create-admin open the database and nothing else: with
+// JWT_SIGNING=EdDSA they make no key file (only a server signs tokens),
+// and they never contact REDIS_URL (only a server counts rate limits).
+// The Redis address is a loopback listener that counts connections, so
+// "not contacted" is observed, not inferred from a quiet log.
+func TestCommandsOpenOnlyTheDatabase(t *testing.T) {
+	redis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer redis.Close()
+	var contacts atomic.Int32
+	go func() {
+		for {
+			c, err := redis.Accept()
+			if err != nil {
+				return
+			}
+			contacts.Add(1)
+			c.Close()
+		}
+	}()
+	dir := t.TempDir()
+	env := map[string]string{
+		"DB_DSN": filepath.Join(dir, "jwtauth.db"), "BCRYPT_COST": "4", "JWT_SIGNING": "EdDSA",
+		"REDIS_URL": "redis://" + redis.Addr().String() + "/0", "LOG_LEVEL": "debug",
+	}
+	for _, c := range []struct {
+		args   []string
+		stdin  string
+		stdout string
+	}{
+		{[]string{"migrate"}, "", "migrated: sqlite"},
+		{[]string{"create-admin", "--username", "chief", "--email", "chief@example.com"}, "Adm1n-password-9\n", `created admin "chief"`},
+	} {
+		keyFile := filepath.Join(dir, c.args[0], "signing.pem")
+		env["JWT_KEY_FILE"] = keyFile
+		r := jwtauth(t, env, c.stdin, c.args...)
+		if r.code != 0 || !strings.Contains(r.stdout, c.stdout) {
+			t.Fatalf("%s: exit %d\nstdout: %s\nstderr: %s", c.args[0], r.code, r.stdout, r.stderr)
+		}
+		if _, err := os.Stat(keyFile); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s made the signing key file (stat: %v)", c.args[0], err)
+		}
+		if strings.Contains(strings.ToLower(r.stdout+r.stderr), "redis") {
+			t.Errorf("%s spoke of Redis:\nstdout: %s\nstderr: %s", c.args[0], r.stdout, r.stderr)
+		}
+	}
+	if n := contacts.Load(); n > 0 {
+		t.Errorf("REDIS_URL was contacted %d times", n)
 	}
 }

@@ -288,3 +288,36 @@ func get(t *testing.T, url string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// The server logs what it runs with once, after the line saying where it
+// listens: settings as resolved (HASH_QUEUE=0 stays 0, the derived
+// connection cap), the secret masked.
+func TestRunLogsTheConfigurationOnce(t *testing.T) {
+	secret := randomSecret()
+	_, stop, logs := start(t, map[string]string{
+		"DB_DSN": filepath.Join(t.TempDir(), "jwtauth.db"), "JWT_SECRET": secret,
+		"HASH_QUEUE": "0", "SIGNUP_ALLOW_ROLES": "user,moderator",
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	if n := strings.Count(out, "msg=configuration "); n != 1 {
+		t.Errorf("%d configuration lines, want 1:\n%s", n, out)
+	}
+	if listening, configuration := strings.Index(out, `msg="jwtauth listening"`), strings.Index(out, "msg=configuration "); listening < 0 || configuration < listening {
+		t.Errorf("the configuration is not logged after the listening line:\n%s", out)
+	}
+	for _, want := range []string{"config.hash_queue=0 ", "config.signup_allow_roles=user,moderator ", "config.jwt_secret=set ",
+		"config.cors_origins=http://localhost:8081 ", `config.database="sqlite `} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "config.http_max_conns=0 ") {
+		t.Errorf("the log shows HTTP_MAX_CONNS unresolved:\n%s", out)
+	}
+	if strings.Contains(out, secret) {
+		t.Error("the log shows JWT_SECRET")
+	}
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -52,111 +51,144 @@ func version() string {
 	return "unknown"
 }
 
-// app is what every command needs: configuration, log, database, service.
+// app is what every command that touches the database needs: the
+// configuration, the log and the migrated database.
 type app struct {
 	cfg     config.Config
 	log     *slog.Logger
 	db      *gorm.DB
-	svc     *auth.Service
-	limits  ratelimit.Store
-	redis   *ratelimit.Redis // nil without REDIS_URL
-	metrics *metrics.Metrics
-	close   func()
+	closers []func()
 }
 
-// open reads the configuration, opens and migrates the database and builds
-// the service. Logs go to logs. Only a server (serving) needs a signing key
-// that outlives it; the other commands sign nothing.
-func open(ctx context.Context, getenv func(string) string, logs io.Writer, serving bool) (*app, error) {
+// openDatabase reads the configuration, then opens, sizes and migrates the
+// database: all that migrate does, and the first half of every other
+// command. It builds nothing else (no signing key, no Redis client, no
+// metrics), so a command that only needs the database touches nothing
+// more. Logs go to logs.
+func openDatabase(ctx context.Context, getenv func(string) string, logs io.Writer) (*app, error) {
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: newLogger(cfg, logs), metrics: metrics.New()}
+	a := &app{cfg: cfg, log: newLogger(cfg, logs)}
 	store.LogDriverTo(a.log)
-	ratelimit.LogRedisTo(a.log)
-	var closers []func()
-	a.close = func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
+	if a.db, err = store.Open(ctx, cfg.DBDriver, cfg.DBDSN); err != nil {
+		return nil, err
 	}
-	fail := func(err error) (*app, error) { a.close(); return nil, err }
+	a.onClose(func() { store.Close(a.db) })
+	store.SetPool(a.db, store.Pool{MaxOpen: cfg.DBMaxOpenConns, MaxIdle: cfg.DBMaxIdleConns, MaxLifetime: cfg.DBConnMaxLifetime})
+	if err := store.Migrate(ctx, a.db); err != nil {
+		a.close()
+		return nil, err
+	}
+	store.SetTimeout(a.db, cfg.DBTimeout)
+	return a, nil
+}
 
-	secret := cfg.JWTSecret
-	var signingKey ed25519.PrivateKey
+// onClose adds fn to what close undoes, in reverse order.
+func (a *app) onClose(fn func()) { a.closers = append(a.closers, fn) }
+
+// close releases what the command opened, the last opened first.
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// authOptions are the service's settings as the configuration decides
+// them, without what only a server has: keys that sign tokens, rate
+// limits, metrics.
+func (a *app) authOptions() auth.Options {
+	cfg := a.cfg
+	return auth.Options{
+		PreviousSecrets:      cfg.JWTPreviousSecrets,
+		AccessTokenTTL:       cfg.AccessTokenTTL,
+		RefreshTokenTTL:      cfg.RefreshTokenTTL,
+		SessionMaxAge:        cfg.SessionMaxAge,
+		RefreshReuseGrace:    cfg.RefreshReuseGrace,
+		KeepRefreshToken:     !cfg.RefreshRotation,
+		BcryptCost:           cfg.BcryptCost,
+		PasswordMinLength:    cfg.PasswordMinLength,
+		SignupAllowRoles:     cfg.SignupAllowRoles,
+		AuthzCacheTTL:        cfg.AuthzCacheTTL,
+		HashWorkers:          cfg.HashWorkers,
+		HashQueue:            cfg.HashQueue,
+		HashMaxWait:          cfg.HashMaxWait,
+		AllowCommonPasswords: !cfg.RejectCommonPasswords,
+		Logger:               a.log,
+	}
+}
+
+// server is what serving adds to the database: the service with the keys
+// that sign its tokens, rate limits (shared through Redis when REDIS_URL
+// is set) and metrics.
+type server struct {
+	*app
+	svc     *auth.Service
+	limits  ratelimit.Store
+	redis   *ratelimit.Redis // nil without REDIS_URL
+	metrics *metrics.Metrics
+}
+
+// buildServer builds the service a server runs on a's database. What it
+// opens, a.close closes.
+func (a *app) buildServer(ctx context.Context) (*server, error) {
+	cfg := a.cfg
+	s := &server{app: a, metrics: metrics.New()}
+	opts := a.authOptions()
+	opts.Secret = cfg.JWTSecret
 	if cfg.JWTSigning == "EdDSA" {
-		var created bool
-		if signingKey, created, err = auth.LoadOrCreateEd25519Key(cfg.JWTKeyFile); err != nil {
-			return fail(fmt.Errorf("JWT_KEY_FILE: %w", err))
+		key, created, err := auth.LoadOrCreateEd25519Key(cfg.JWTKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("JWT_KEY_FILE: %w", err)
 		}
 		if created {
 			a.log.Info("generated an Ed25519 signing key", "file", cfg.JWTKeyFile)
 		}
-	} else if len(secret) == 0 {
-		secret = make([]byte, 32)
-		rand.Read(secret)
-		if serving {
-			a.log.Warn("JWT_SECRET is not set: using a random secret; tokens will not survive a restart")
-		}
+		opts.SigningKey = key
+	} else if len(opts.Secret) == 0 {
+		opts.Secret = throwawaySecret()
+		a.log.Warn("JWT_SECRET is not set: using a random secret; tokens will not survive a restart")
 	}
-
-	if a.db, err = store.Open(ctx, cfg.DBDriver, cfg.DBDSN); err != nil {
-		return fail(err)
-	}
-	closers = append(closers, func() { store.Close(a.db) })
-	store.SetPool(a.db, store.Pool{MaxOpen: cfg.DBMaxOpenConns, MaxIdle: cfg.DBMaxIdleConns, MaxLifetime: cfg.DBConnMaxLifetime})
-	if err := store.Migrate(ctx, a.db); err != nil {
-		return fail(err)
-	}
-	store.SetTimeout(a.db, cfg.DBTimeout)
 
 	// Rate-limit counters: in process, or in Redis (falling back to
 	// process memory while Redis is unreachable).
-	a.limits = ratelimit.NewMemory(nil)
+	s.limits = ratelimit.NewMemory(nil)
 	if cfg.RedisURL != "" {
+		ratelimit.LogRedisTo(a.log)
 		rdb, err := ratelimit.NewRedis(cfg.RedisURL)
 		if err != nil {
-			return fail(fmt.Errorf("REDIS_URL: %w", err))
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
-		closers = append(closers, func() { rdb.Close() })
+		a.onClose(func() { rdb.Close() })
 		if err := rdb.Ping(ctx); err != nil {
 			a.log.Warn("Redis does not answer: rate limits count in process until it does", "error", err.Error())
 		}
-		a.limits = ratelimit.NewFallback(rdb, ratelimit.NewMemory(nil), a.log)
-		a.redis = rdb
+		s.limits = ratelimit.NewFallback(rdb, ratelimit.NewMemory(nil), a.log)
+		s.redis = rdb
 	}
+	opts.SignInAccountAddressLimit = ratelimit.NewRule("signin-user-ip", cfg.SignInUserLimit, s.limits)
+	opts.SignInAccountLimit = ratelimit.NewRule("signin-user", cfg.SignInAccountLimit, s.limits)
+	opts.CountEvent = s.metrics.CountEvent
 
-	a.svc, err = auth.New(a.db, auth.Options{
-		Secret:                    secret,
-		PreviousSecrets:           cfg.JWTPreviousSecrets,
-		SigningKey:                signingKey,
-		AccessTokenTTL:            cfg.AccessTokenTTL,
-		RefreshTokenTTL:           cfg.RefreshTokenTTL,
-		SessionMaxAge:             cfg.SessionMaxAge,
-		RefreshReuseGrace:         cfg.RefreshReuseGrace,
-		KeepRefreshToken:          !cfg.RefreshRotation,
-		BcryptCost:                cfg.BcryptCost,
-		PasswordMinLength:         cfg.PasswordMinLength,
-		SignupAllowRoles:          cfg.SignupAllowRoles,
-		AuthzCacheTTL:             cfg.AuthzCacheTTL,
-		HashWorkers:               cfg.HashWorkers,
-		HashQueue:                 cfg.HashQueue,
-		HashMaxWait:               cfg.HashMaxWait,
-		SignInAccountAddressLimit: ratelimit.NewRule("signin-user-ip", cfg.SignInUserLimit, a.limits),
-		SignInAccountLimit:        ratelimit.NewRule("signin-user", cfg.SignInAccountLimit, a.limits),
-		AllowCommonPasswords:      !cfg.RejectCommonPasswords,
-		CountEvent:                a.metrics.CountEvent,
-		Logger:                    a.log,
-	})
-	if err != nil {
-		return fail(err)
+	var err error
+	if s.svc, err = auth.New(a.db, opts); err != nil {
+		return nil, err
 	}
 	if sqlDB, err := a.db.DB(); err == nil {
-		a.metrics.WatchDB(sqlDB, cfg.DBDriver)
+		s.metrics.WatchDB(sqlDB, cfg.DBDriver)
 	}
-	a.metrics.WatchHashPool(a.svc.HashPoolStats)
-	return a, nil
+	s.metrics.WatchHashPool(s.svc.HashPoolStats)
+	return s, nil
+}
+
+// throwawaySecret is an HS256 key for a process whose tokens need not outlive
+// it.
+func throwawaySecret() []byte {
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	return secret
 }
 
 // serve runs the HTTP server until ctx is cancelled, then shuts down
@@ -166,11 +198,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return ignoreHelp(err)
 	}
-	a, err := open(ctx, getenv, stdout, true)
+	base, err := openDatabase(ctx, getenv, stdout)
 	if err != nil {
 		return err
 	}
-	defer a.close()
+	defer base.close()
+	a, err := base.buildServer(ctx)
+	if err != nil {
+		return err
+	}
 	cfg, log := a.cfg, a.log
 
 	handler, err := httpapi.NewHandler(a.svc, httpapi.Options{
@@ -217,6 +253,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info("jwtauth listening", "addr", "http://"+displayAddr(ln.Addr()),
 		"database", store.Describe(cfg.DBDriver, cfg.DBDSN), "version", version(),
 		"max_conns", maxConns, "max_conns_per_ip", cfg.HTTPMaxConnsPerIP)
+	// Everything the server runs with, defaults included and secrets
+	// masked (config.Config.LogValue), the derived connection cap too.
+	running := cfg
+	running.HTTPMaxConns = maxConns
+	log.Info("configuration", "config", running)
 
 	servers := []*http.Server{srv}
 	listeners := []net.Listener{ln}
@@ -311,7 +352,7 @@ func listen(cfg config.Config, m *metrics.Metrics, log *slog.Logger) (*connlimit
 	return capped, total, nil
 }
 
-func (a *app) redisPing() func(context.Context) error {
+func (a *server) redisPing() func(context.Context) error {
 	if a.redis == nil {
 		return nil
 	}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"sync"
 	"time"
 
@@ -44,17 +43,19 @@ type Options struct {
 	KeepRefreshToken bool
 	// BcryptCost is the cost of new hashes; cheaper ones are upgraded on signin.
 	BcryptCost int
-	// PasswordMinLength is the fewest characters a new password may have.
+	// PasswordMinLength is the fewest characters a new password may have,
+	// at least 1.
 	PasswordMinLength int
 	// SignupAllowRoles are the roles signup may grant on request.
 	SignupAllowRoles []string
 	// AuthzCacheTTL bounds how stale a user's cached roles may be; 0 disables the cache.
 	AuthzCacheTTL time.Duration
-	// HashWorkers is how many bcrypt runs may go at once (0: GOMAXPROCS).
+	// HashWorkers is how many bcrypt runs may go at once, at least 1.
 	HashWorkers int
-	// HashQueue is how many more may wait for one (0: 64).
+	// HashQueue is how many more may wait for one; 0 turns away every
+	// hash that finds the workers busy.
 	HashQueue int
-	// HashMaxWait is how long one may wait (0: 3s).
+	// HashMaxWait is how long one may wait, more than 0.
 	HashMaxWait time.Duration
 	// SignInAccountAddressLimit limits signin attempts on one account from
 	// one client address; a successful signin there resets it.
@@ -91,7 +92,10 @@ type Service struct {
 	dummyHash func() []byte
 }
 
-// New returns a Service on db.
+// New returns a Service on db. Options carry no defaults (the
+// configuration decides them, once): New refuses a value it cannot run
+// with rather than replacing it, so that what the operator set is what
+// runs.
 func New(db *gorm.DB, opts Options) (*Service, error) {
 	if opts.SigningKey == nil && len(opts.Secret) < 32 {
 		return nil, errors.New("auth: secret must be at least 32 bytes")
@@ -105,8 +109,17 @@ func New(db *gorm.DB, opts Options) (*Service, error) {
 	if opts.AccessTokenTTL <= 0 {
 		return nil, errors.New("auth: access token TTL must be positive")
 	}
-	if opts.PasswordMinLength <= 0 {
-		opts.PasswordMinLength = 8
+	if opts.PasswordMinLength < 1 {
+		return nil, fmt.Errorf("auth: password min length must be at least 1, got %d", opts.PasswordMinLength)
+	}
+	if opts.HashWorkers < 1 {
+		return nil, fmt.Errorf("auth: hash workers must be at least 1, got %d", opts.HashWorkers)
+	}
+	if opts.HashQueue < 0 {
+		return nil, fmt.Errorf("auth: hash queue must not be negative, got %d", opts.HashQueue)
+	}
+	if opts.HashMaxWait <= 0 {
+		return nil, fmt.Errorf("auth: hash max wait must be positive, got %s", opts.HashMaxWait)
 	}
 	s := &Service{db: db, opts: opts, now: opts.Now, log: opts.Logger}
 	if s.now == nil {
@@ -131,16 +144,6 @@ func New(db *gorm.DB, opts Options) (*Service, error) {
 	}
 	s.tokens = newTokenKeys(signing, verifyOnly, opts.AccessTokenTTL, s.now)
 	s.authz = newPrincipals(db, s.tokens, opts.AuthzCacheTTL, s.now, opts.Now != nil)
-	if opts.HashWorkers <= 0 {
-		opts.HashWorkers = runtime.GOMAXPROCS(0)
-	}
-	if opts.HashQueue <= 0 {
-		opts.HashQueue = 64
-	}
-	if opts.HashMaxWait <= 0 {
-		opts.HashMaxWait = 3 * time.Second
-	}
-	s.opts = opts
 	s.hashes = newHashPool(opts.HashWorkers, opts.HashQueue, opts.HashMaxWait)
 	s.signInLast = opts.SignInAccountAddressLimit
 	if opts.SignInAccountAddressLimit.Rate().Unlimited() {

@@ -12,6 +12,7 @@ import (
 // (503 and Retry-After), so a signin flood costs a fixed amount of CPU and
 // memory instead of an ever longer queue, and requests that need no hash
 // (token checks) never wait behind one.
+// A queue of 0 turns away every caller that finds the workers busy.
 type hashPool struct {
 	slots   chan struct{}
 	queue   int64

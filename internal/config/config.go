@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,7 +78,8 @@ type Config struct {
 	// client address.
 	SignInIPLimit, SignInUserLimit, SignInAccountLimit, SignUpIPLimit, RefreshIPLimit ratelimit.Rate
 	// HashWorkers, HashQueue and HashMaxWait bound password hashing:
-	// workers at once (0: one per core), how many may wait, how long.
+	// workers at once (HASH_WORKERS=0, the default, is one per core:
+	// GOMAXPROCS at Load), how many may wait (0: none), how long.
 	HashWorkers, HashQueue int
 	HashMaxWait            time.Duration
 	// RejectCommonPasswords refuses new passwords on the common-password list.
@@ -185,6 +187,9 @@ func Load(getenv func(string) string) (Config, error) {
 		LogFormat:             r.oneOf("LOG_FORMAT", "text", "text", "json"),
 	}
 	cfg.Addr = r.addr()
+	if cfg.HashWorkers == 0 {
+		cfg.HashWorkers = runtime.GOMAXPROCS(0)
+	}
 	cfg.DBMaxIdleConns = r.intRange("DB_MAX_IDLE_CONNS", cfg.DBMaxOpenConns, 0, 10_000)
 	cfg.DBDSN = r.get("DB_DSN")
 	if cfg.DBDSN == "" {

@@ -3,6 +3,7 @@ package config_test
 import (
 	"log/slog"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +46,7 @@ func TestDefaults(t *testing.T) {
 		SignInAccountLimit:    ratelimit.Rate{Count: 100, Period: 15 * time.Minute},
 		SignUpIPLimit:         ratelimit.Rate{Count: 100, Period: time.Hour},
 		RefreshIPLimit:        ratelimit.Rate{Count: 100, Period: time.Minute},
+		HashWorkers:           runtime.GOMAXPROCS(0),
 		HashQueue:             64,
 		HashMaxWait:           3 * time.Second,
 		RejectCommonPasswords: true,
@@ -103,6 +105,19 @@ func TestSettings(t *testing.T) {
 	cfg, err = config.Load(env(map[string]string{"ADDR": "127.0.0.1:7000", "PORT": "1"}))
 	if err != nil || cfg.Addr != "127.0.0.1:7000" {
 		t.Errorf("ADDR: %q %v", cfg.Addr, err)
+	}
+}
+
+// The hash pool's settings arrive resolved: HASH_WORKERS=0 is one worker
+// per core, and HASH_QUEUE=0 stays 0 (nothing waits), for nothing
+// downstream re-defaults them.
+func TestHashPoolSettings(t *testing.T) {
+	cfg, err := config.Load(env(map[string]string{"HASH_WORKERS": "0", "HASH_QUEUE": "0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HashWorkers != runtime.GOMAXPROCS(0) || cfg.HashQueue != 0 {
+		t.Errorf("HASH_WORKERS=0, HASH_QUEUE=0: workers %d (want %d), queue %d (want 0)", cfg.HashWorkers, runtime.GOMAXPROCS(0), cfg.HashQueue)
 	}
 }
 

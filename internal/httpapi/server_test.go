@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -64,6 +65,9 @@ func defaultOptions(c *clock) auth.Options {
 		PasswordMinLength: 8,
 		SignupAllowRoles:  []string{"user"},
 		AuthzCacheTTL:     5 * time.Second,
+		HashWorkers:       runtime.GOMAXPROCS(0),
+		HashQueue:         64,
+		HashMaxWait:       3 * time.Second,
 		Now:               c.Now,
 	}
 }
