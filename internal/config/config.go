@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"jwtauth/internal/ratelimit"
+	"jwtauth/internal/store"
 )
 
 // Config is every setting jwtauth reads from its environment.
@@ -135,9 +136,6 @@ func DerivedMaxConns(openFiles uint64) int {
 	}
 	return int(max(1, min(n, MaxDerivedConns)))
 }
-
-// KnownRoles are the roles jwtauth seeds; SIGNUP_ALLOW_ROLES may only name these.
-var KnownRoles = []string{"user", "moderator", "admin"}
 
 // MinSecretLength is the shortest JWT_SECRET accepted: HS256 wants a key at
 // least as long as its 256-bit output. Length is not enough: see
@@ -413,8 +411,8 @@ func (r *reader) origins(name, def string) []string {
 func (r *reader) roles(name, def string) []string {
 	roles := r.list(name, def)
 	for _, role := range roles {
-		if !slices.Contains(KnownRoles, role) {
-			r.fail(name, "unknown role %q (known: %s)", role, strings.Join(KnownRoles, ", "))
+		if known := store.RoleNames(); !slices.Contains(known, role) {
+			r.fail(name, "unknown role %q (known: %s)", role, strings.Join(known, ", "))
 		}
 	}
 	return roles
