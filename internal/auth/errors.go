@@ -62,6 +62,11 @@ var (
 	ErrStorageFull = &Error{Kind: KindUnavailable, Message: ErrUnavailable.Message, RetryAfter: time.Second}
 	// ErrBusy: the password hashing pool is full.
 	ErrBusy = &Error{Kind: KindUnavailable, Message: "Server is busy, please retry in a moment.", RetryAfter: time.Second}
+	// ErrCanceled: the caller's context ended while it waited for a
+	// hashing slot, as when the client disconnects. It is no sign of
+	// saturation, so nothing counts or logs it as busy; the answer (if the
+	// client is still there to read it) is a plain retry later.
+	ErrCanceled = &Error{Kind: KindUnavailable, Message: "Request cancelled before it could be served.", RetryAfter: time.Second}
 )
 
 // The errors of refresh tokens; the first three are the original

@@ -78,7 +78,9 @@ func (a *api) fail(c *gin.Context, err error) {
 		// The original's exact shape, which its frontends read.
 		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"accessToken": nil, "message": auth.ErrInvalidPassword.Message})
 	case errors.As(err, &authErr):
-		if authErr.Kind == auth.KindUnavailable && !errors.Is(err, auth.ErrBusy) {
+		// Busy is counted where the pool turns a caller away; a caller that
+		// gave up waiting is no one's fault.
+		if authErr.Kind == auth.KindUnavailable && !errors.Is(err, auth.ErrBusy) && !errors.Is(err, auth.ErrCanceled) {
 			level, msg := slog.LevelWarn, "dependency unavailable"
 			if errors.Is(err, auth.ErrStorageFull) {
 				level, msg = slog.LevelError, "database storage is full"
