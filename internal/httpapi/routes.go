@@ -1,6 +1,9 @@
-// Package httpapi is jwtauth's HTTP face: the route table, the middleware
-// that authenticates and authorizes, the handlers, and the one place where
-// errors become status codes and JSON bodies.
+// Package httpapi is jwtauth's HTTP face, everything Gin: the route table
+// (the original's auth and board routes, sessions, the admin API, probes,
+// metrics, JWKS and the OpenAPI document), the middleware (request ids,
+// security headers, CORS, per-address rate limits, access logs, token and
+// role checks), the handlers and how they read bodies, and the one place
+// where errors become status codes and JSON bodies.
 package httpapi
 
 import (

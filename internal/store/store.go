@@ -1,7 +1,9 @@
-// Package store keeps users and roles in a SQL database through GORM. It is
+// Package store keeps users, roles and sign-in sessions (refresh tokens) in
+// a SQL database through GORM: SQLite, MySQL/MariaDB or PostgreSQL. It is
 // the only package that knows which engine is underneath: Open picks the
-// driver, Migrate speaks each engine's DDL, and every error leaves this
-// package as one of a few dialect-neutral values.
+// driver, Migrate speaks each engine's DDL, calls are bounded by the
+// handle's deadline, and every error leaves this package as one of a few
+// dialect-neutral values.
 package store
 
 import (
