@@ -1,8 +1,9 @@
 // Command jwtauth is a JWT authentication and role-based authorization
-// server: signup, signin, sessions and role-guarded endpoints, on embedded
-// SQLite by default or on MySQL/MariaDB. Its subcommands (serve, migrate,
-// create-admin, version) share one configuration, read from the
-// environment.
+// server: signup, signin, sessions, role-guarded endpoints and an admin
+// API, on embedded SQLite by default or on MySQL/MariaDB or PostgreSQL,
+// with Redis optional for limits shared between instances. Its subcommands
+// (serve, migrate, create-admin, version) share one configuration, read
+// from the environment.
 package main
 
 import (

@@ -1,6 +1,9 @@
 // Package auth holds jwtauth's rules: who may sign up with which roles, how
-// passwords are checked and stored, how access tokens are issued and
-// verified, and what a token's bearer may do. It knows nothing of HTTP.
+// passwords are checked, hashed (in a bounded pool) and upgraded, how
+// signins are limited per account, how access tokens are signed, verified
+// and published (JWKS), how refresh-token sessions rotate and are revoked,
+// what a token's bearer may do, what an admin may change, and the audit
+// events all of that writes. It knows nothing of HTTP.
 package auth
 
 import (

@@ -37,11 +37,24 @@ const (
 type Error struct {
 	Kind    Kind
 	Message string
-	// RetryAfter, when set, is how long the client should wait.
+	// RetryAfter, when set, is how long the client should wait; a
+	// transport says it with RetryAfterSeconds.
 	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Message }
+
+// RetryAfterSeconds is RetryAfter in whole seconds, rounded up (0 when
+// unset): what a Retry-After header carries, and what TooMany's message
+// says, computed in this one place so that the two always agree.
+func (e *Error) RetryAfterSeconds() int { return retrySeconds(e.RetryAfter) }
+
+func retrySeconds(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Second - 1) / time.Second)
+}
 
 // The errors of the original's contract, with its exact messages.
 var (
@@ -62,6 +75,11 @@ var (
 	ErrStorageFull = &Error{Kind: KindUnavailable, Message: ErrUnavailable.Message, RetryAfter: time.Second}
 	// ErrBusy: the password hashing pool is full.
 	ErrBusy = &Error{Kind: KindUnavailable, Message: "Server is busy, please retry in a moment.", RetryAfter: time.Second}
+	// ErrCanceled: the caller's context ended while it waited for a
+	// hashing slot, as when the client disconnects. It is no sign of
+	// saturation, so nothing counts or logs it as busy; the answer (if the
+	// client is still there to read it) is a plain retry later.
+	ErrCanceled = &Error{Kind: KindUnavailable, Message: "Request cancelled before it could be served.", RetryAfter: time.Second}
 )
 
 // The errors of refresh tokens; the first three are the original
@@ -94,18 +112,17 @@ func RoleRequired(role string) error {
 }
 
 // TooMany is the error for a client past a rate limit: what was limited,
-// and when to come back (whole seconds, rounded up, as Retry-After says).
+// and when to come back (at least a second; the message and Retry-After
+// both say RetryAfterSeconds).
 func TooMany(what string, retryAfter time.Duration) error {
-	secs := int64((retryAfter + time.Second - 1) / time.Second)
-	if secs < 1 {
-		secs = 1
-	}
+	e := &Error{Kind: KindTooMany, RetryAfter: max(retryAfter, time.Second)}
+	secs := e.RetryAfterSeconds()
 	unit := "seconds"
 	if secs == 1 {
 		unit = "second"
 	}
-	return &Error{Kind: KindTooMany, RetryAfter: time.Duration(secs) * time.Second,
-		Message: fmt.Sprintf("Too many %s. Please retry in %d %s.", what, secs, unit)}
+	e.Message = fmt.Sprintf("Too many %s. Please retry in %d %s.", what, secs, unit)
+	return e
 }
 
 // dbError gives the store failures a client can be told about their

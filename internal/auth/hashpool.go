@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"time"
 )
@@ -24,22 +25,14 @@ func newHashPool(size, queue int, maxWait time.Duration) *hashPool {
 	return &hashPool{slots: make(chan struct{}, size), queue: int64(queue), maxWait: maxWait}
 }
 
-// do runs fn in the pool, or returns ErrBusy.
-func (p *hashPool) do(ctx context.Context, fn func()) error {
-	release, err := p.acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	fn()
-	return nil
-}
-
 // acquire takes a slot, waiting in the queue if there is room there, and
 // returns the function that gives it back; or ErrBusy at once when the
-// queue is full, after maxWait, or when ctx ends first. A caller that
-// holds a slot may do a little work before its hash (a signin counts the
-// attempt only once it is sure to be checked).
+// queue is full or after maxWait, the two ways the pool is too small for
+// the load. When ctx ends first, the caller stopped waiting (the client
+// left), which says nothing about the pool: that is ErrCanceled, wrapping
+// the context's cause. A caller that holds a slot may do a little work
+// before its hash (a signin counts the attempt only once it is sure to be
+// checked).
 func (p *hashPool) acquire(ctx context.Context) (release func(), err error) {
 	select {
 	case p.slots <- struct{}{}:
@@ -59,7 +52,7 @@ func (p *hashPool) acquire(ctx context.Context) (release func(), err error) {
 	case <-t.C:
 		return nil, ErrBusy
 	case <-ctx.Done():
-		return nil, ErrBusy
+		return nil, fmt.Errorf("%w: %w", ErrCanceled, context.Cause(ctx))
 	}
 }
 

@@ -33,16 +33,26 @@ func isCommonPassword(password string) bool {
 	return found
 }
 
+// hashSlot takes a slot in the hashing pool for one bcrypt run and
+// returns the function that gives it back. It is the one place that
+// reports the pool turning a caller away (EventBusy); a caller that gave
+// up waiting (ErrCanceled) is not reported: the pool was not too small.
+func (s *Service) hashSlot(ctx context.Context) (release func(), err error) {
+	release, err = s.hashes.acquire(ctx)
+	if errors.Is(err, ErrBusy) {
+		s.event(ctx, slog.LevelWarn, EventBusy)
+	}
+	return release, err
+}
+
 // hash runs bcrypt in the pool.
 func (s *Service) hash(ctx context.Context, password string) (string, error) {
-	var hash []byte
-	var err error
-	if perr := s.hashes.do(ctx, func() {
-		hash, err = bcrypt.GenerateFromPassword([]byte(password), s.opts.BcryptCost)
-	}); perr != nil {
-		s.event(ctx, slog.LevelWarn, EventBusy)
-		return "", perr
+	release, err := s.hashSlot(ctx)
+	if err != nil {
+		return "", err
 	}
+	defer release()
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.opts.BcryptCost)
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
@@ -51,11 +61,12 @@ func (s *Service) hash(ctx context.Context, password string) (string, error) {
 
 // compare runs a bcrypt comparison in the pool.
 func (s *Service) compare(ctx context.Context, hash []byte, password string) (bool, error) {
-	var err error
-	if perr := s.hashes.do(ctx, func() { err = bcrypt.CompareHashAndPassword(hash, []byte(password)) }); perr != nil {
-		s.event(ctx, slog.LevelWarn, EventBusy)
-		return false, perr
+	release, err := s.hashSlot(ctx)
+	if err != nil {
+		return false, err
 	}
+	defer release()
+	err = bcrypt.CompareHashAndPassword(hash, []byte(password))
 	if err != nil && !errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
 		return false, fmt.Errorf("stored password hash is unusable: %w", err)
 	}

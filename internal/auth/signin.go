@@ -93,9 +93,8 @@ func (s *Service) findSignInUser(ctx context.Context, username string) (store.Us
 // that parallel guesses cannot slip past the limits, and a request turned
 // away (busy, or over a limit) stores no count at all.
 func (s *Service) checkSignIn(ctx context.Context, u store.User, password string) (bool, error) {
-	release, err := s.hashes.acquire(ctx)
+	release, err := s.hashSlot(ctx)
 	if err != nil {
-		s.event(ctx, slog.LevelWarn, EventBusy)
 		return false, err
 	}
 	defer release()

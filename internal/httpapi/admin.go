@@ -49,11 +49,11 @@ func (a *api) listUsers(c *gin.Context) error {
 	size = min(size, auth.MaxPageSize)
 	q := c.Query("q")
 	if len(q) > 254 {
-		return auth.Invalid("Failed! q must be at most 254 characters.")
+		return badRequest("Failed! q must be at most 254 characters.")
 	}
 	// No username or email holds these, and PostgreSQL refuses them in text.
 	if !utf8.ValidString(q) || strings.IndexFunc(q, unicode.IsControl) >= 0 {
-		return auth.Invalid("Failed! q must be UTF-8 text without control characters.")
+		return badRequest("Failed! q must be UTF-8 text without control characters.")
 	}
 	p, err := a.svc.ListUsers(reqCtx(c), q, page, size)
 	if err != nil {
@@ -81,7 +81,7 @@ func queryInt(c *gin.Context, name string, def, lo, hi int) (int, error) {
 		if hi >= 0 {
 			bound = "from " + strconv.Itoa(lo) + " to " + strconv.Itoa(hi)
 		}
-		return 0, auth.Invalid("Failed! " + name + " must be a whole number " + bound + ".")
+		return 0, badRequest("Failed! " + name + " must be a whole number " + bound + ".")
 	}
 	return n, nil
 }
@@ -90,7 +90,7 @@ func queryInt(c *gin.Context, name string, def, lo, hi int) (int, error) {
 func userID(c *gin.Context) (int64, error) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, auth.Invalid("Failed! The user id must be a positive whole number.")
+		return 0, badRequest("Failed! The user id must be a positive whole number.")
 	}
 	return id, nil
 }
@@ -131,7 +131,7 @@ func (a *api) setRoles(c *gin.Context) error {
 		return err
 	}
 	if f.Roles == nil {
-		return auth.Invalid(`Failed! Send the roles to give, e.g. {"roles":["user","moderator"]}.`)
+		return badRequest(`Failed! Send the roles to give, e.g. {"roles":["user","moderator"]}.`)
 	}
 	u, err := a.svc.SetRoles(reqCtx(c), principal(c), id, *f.Roles)
 	if err != nil {

@@ -10,8 +10,6 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
-
-	"jwtauth/internal/auth"
 )
 
 // formBody is a request body that can also arrive as a form.
@@ -62,7 +60,7 @@ func (f *sessionForm) fromForm(values map[string][]string) error {
 		f.All = true
 	case "false", "0", "off", "":
 	default:
-		return auth.Invalid("Failed! all must be true or false.")
+		return badRequest("Failed! all must be true or false.")
 	}
 	return nil
 }
@@ -75,7 +73,7 @@ func formString(values map[string][]string, name string, dst **string) error {
 	case !ok:
 		return nil
 	case len(v) > 1:
-		return auth.Invalid("Failed! " + fieldLabel(name) + " must be given once.")
+		return badRequest("Failed! " + fieldLabel(name) + " must be given once.")
 	}
 	*dst = &v[0]
 	return nil
@@ -100,7 +98,7 @@ func deref(s *string) string {
 	return *s
 }
 
-var errContentType = auth.Invalid("Failed! Send the body as JSON (Content-Type: application/json) " +
+var errContentType = badRequest("Failed! Send the body as JSON (Content-Type: application/json) " +
 	"or as a form (application/x-www-form-urlencoded).")
 
 // bind reads the body into f, accepting JSON, urlencoded and multipart
@@ -144,9 +142,9 @@ func bindJSON(body io.Reader, f formBody) error {
 	case errors.As(err, &typeErr):
 		return typeError(typeErr.Field)
 	case errors.Is(err, io.EOF):
-		return auth.Invalid("Failed! Request body is empty; send a JSON object.")
+		return badRequest("Failed! Request body is empty; send a JSON object.")
 	case err != nil:
-		return auth.Invalid("Failed! Request body is not valid JSON.")
+		return badRequest("Failed! Request body is not valid JSON.")
 	}
 	// One object and nothing after it: "{...}{...}" is not a request.
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
@@ -156,7 +154,7 @@ func bindJSON(body io.Reader, f formBody) error {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return errBodyTimeout
 		}
-		return auth.Invalid("Failed! Request body is not valid JSON.")
+		return badRequest("Failed! Request body is not valid JSON.")
 	}
 	return nil
 }
@@ -164,13 +162,13 @@ func bindJSON(body io.Reader, f formBody) error {
 func typeError(field string) error {
 	switch {
 	case field == "":
-		return auth.Invalid("Failed! Request body must be a JSON object.")
+		return badRequest("Failed! Request body must be a JSON object.")
 	case field == "roles" || strings.HasPrefix(field, "roles."):
-		return auth.Invalid("Failed! Roles must be a list of role names.")
+		return badRequest("Failed! Roles must be a list of role names.")
 	case field == "all":
-		return auth.Invalid("Failed! all must be true or false.")
+		return badRequest("Failed! all must be true or false.")
 	}
-	return auth.Invalid("Failed! " + fieldLabel(field) + " must be a string.")
+	return badRequest("Failed! " + fieldLabel(field) + " must be a string.")
 }
 
 func formError(err error) error {
@@ -181,5 +179,5 @@ func formError(err error) error {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return errBodyTimeout
 	}
-	return auth.Invalid("Failed! Request body is not a valid form.")
+	return badRequest("Failed! Request body is not a valid form.")
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -29,8 +28,11 @@ type message struct {
 	Message string `json:"message"`
 }
 
-// httpError is a failure of the HTTP exchange itself (body too large, no
-// such route), as opposed to one of auth's rules.
+// httpError is a failure of the HTTP exchange itself, as opposed to one of
+// auth's rules: no such route or method, a body too large, too slow or not
+// in a shape bind reads, a query or path parameter that is not what the
+// route takes, and the 500 that hides an internal error. It is the one
+// type for them; fail answers it as it is.
 type httpError struct {
 	status int
 	msg    string
@@ -38,11 +40,17 @@ type httpError struct {
 
 func (e *httpError) Error() string { return e.msg }
 
+// badRequest is the 400 of a request this layer cannot read.
+func badRequest(msg string) error { return &httpError{http.StatusBadRequest, msg} }
+
 var (
 	errNotFound         = &httpError{http.StatusNotFound, "Not found."}
 	errMethodNotAllowed = &httpError{http.StatusMethodNotAllowed, "Method not allowed."}
 	errBodyTooLarge     = &httpError{http.StatusRequestEntityTooLarge, "Failed! Request body is larger than 1 MiB."}
 	errBodyTimeout      = &httpError{http.StatusRequestTimeout, "Failed! Request body did not arrive in time; send it at once."}
+	// errInternal is the whole answer to an internal error or a panic:
+	// the details go to the log, never to the client.
+	errInternal = &httpError{http.StatusInternalServerError, "Internal server error."}
 )
 
 var kindStatus = map[auth.Kind]int{
@@ -78,24 +86,22 @@ func (a *api) fail(c *gin.Context, err error) {
 		// The original's exact shape, which its frontends read.
 		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"accessToken": nil, "message": auth.ErrInvalidPassword.Message})
 	case errors.As(err, &authErr):
-		if authErr.Kind == auth.KindUnavailable && !errors.Is(err, auth.ErrBusy) {
+		// Busy is counted where the pool turns a caller away; a caller that
+		// gave up waiting is no one's fault.
+		if authErr.Kind == auth.KindUnavailable && !errors.Is(err, auth.ErrBusy) && !errors.Is(err, auth.ErrCanceled) {
 			level, msg := slog.LevelWarn, "dependency unavailable"
 			if errors.Is(err, auth.ErrStorageFull) {
 				level, msg = slog.LevelError, "database storage is full"
 			}
-			a.log.LogAttrs(c.Request.Context(), level, msg,
-				slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
-				slog.String("error", err.Error()))
+			a.logRequest(c, level, msg, slog.String("error", err.Error()))
 		}
-		if authErr.RetryAfter > 0 {
-			c.Header("Retry-After", strconv.Itoa(int((authErr.RetryAfter+time.Second-1)/time.Second)))
+		if secs := authErr.RetryAfterSeconds(); secs > 0 {
+			c.Header("Retry-After", strconv.Itoa(secs))
 		}
 		c.AbortWithStatusJSON(kindStatus[authErr.Kind], message{authErr.Message})
 	default:
-		a.log.LogAttrs(c.Request.Context(), slog.LevelError, "internal error",
-			slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
-			slog.String("error", err.Error()))
-		c.AbortWithStatusJSON(http.StatusInternalServerError, message{"Internal server error."})
+		a.logRequest(c, slog.LevelError, "internal error", slog.String("error", err.Error()))
+		a.fail(c, errInternal)
 	}
 }
 
@@ -110,12 +116,20 @@ func (a *api) recover(c *gin.Context) {
 	if rec == http.ErrAbortHandler {
 		panic(rec)
 	}
-	a.log.LogAttrs(c.Request.Context(), slog.LevelError, "panic",
-		slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
-		slog.Any("panic", rec), slog.String("stack", string(debug.Stack())))
+	a.logRequest(c, slog.LevelError, "panic", slog.Any("panic", rec), slog.String("stack", string(debug.Stack())))
 	if !c.Writer.Written() {
-		c.AbortWithStatusJSON(http.StatusInternalServerError, message{"Internal server error."})
+		a.fail(c, errInternal)
 	}
+}
+
+// logRequest writes a record about the request c, with what finds it
+// again: the request id (as in the access log and the response header),
+// the route template, the method and the path.
+func (a *api) logRequest(c *gin.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	attrs = append(attrs,
+		slog.String("request_id", requestID(c)), slog.String("route", routeOf(c)),
+		slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path))
+	a.log.LogAttrs(c.Request.Context(), level, msg, attrs...)
 }
 
 func notFound(*gin.Context) error         { return errNotFound }

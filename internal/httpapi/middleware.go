@@ -95,10 +95,7 @@ func (a *api) observe(c *gin.Context, start time.Time) {
 		return
 	}
 	took := time.Since(start)
-	route := c.FullPath()
-	if route == "" {
-		route = "unmatched"
-	}
+	route := routeOf(c)
 	method := c.Request.Method
 	switch method {
 	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS":
@@ -120,6 +117,16 @@ func (a *api) observe(c *gin.Context, start time.Time) {
 		slog.String("method", method), slog.String("route", route), slog.String("path", c.Request.URL.Path),
 		slog.Int("status", status), slog.Duration("duration", took),
 		slog.String("ip", c.ClientIP()), slog.String("request_id", requestID(c)))
+}
+
+// routeOf is the request's route template (/api/admin/users/:id), or
+// "unmatched" when no route took it: a label that stays a small set
+// whatever paths clients send.
+func routeOf(c *gin.Context) string {
+	if r := c.FullPath(); r != "" {
+		return r
+	}
+	return "unmatched"
 }
 
 // saneRequestID accepts ids a log can carry safely: 1-64 characters of
@@ -153,48 +160,81 @@ func (a *api) limit(rule ratelimit.Rule, what string) gin.HandlerFunc {
 	}
 }
 
-// principalKey is where guard leaves the authenticated user.
-const principalKey = "jwtauth.principal"
+// principalKey is where requireToken and requireRole leave the caller
+// for the handler; principal reads it back, typed.
+type principalKey struct{}
 
-func setPrincipal(c *gin.Context, p auth.Principal) { c.Set(principalKey, p) }
+func setPrincipal(c *gin.Context, p auth.Principal) { c.Set(principalKey{}, p) }
 
-// principal returns the user guard authenticated (with keep); the zero
-// Principal (no roles) otherwise.
+// principal returns the caller requireToken or requireRole let through;
+// the zero Principal (no user, no roles) on a route without either.
 func principal(c *gin.Context) auth.Principal {
-	p, _ := c.Get(principalKey)
+	p, _ := c.Get(principalKey{})
 	pr, _ := p.(auth.Principal)
 	return pr
 }
 
-// guard lets a request through only with a valid access token (in
-// x-access-token, the original's header, or Authorization: Bearer) of an
-// existing user holding role ("" for any signed-in user). With keep, the
-// handler finds the user with principal; the boards need nothing more, and
-// storing it costs allocations on the hottest path.
-func (a *api) guard(role string, keep bool) gin.HandlerFunc {
-	var lacksRole error
-	if role != "" {
-		lacksRole = auth.RoleRequired(role)
-	}
+// requireToken lets a request through only with a valid access token of
+// an existing user, and leaves that user for the handler (principal).
+func (a *api) requireToken() gin.HandlerFunc { return a.require("") }
+
+// requireRole lets a request through only with a valid access token of a
+// user holding role, authenticated and checked in this one handler, and
+// leaves that user for the handler (principal).
+func (a *api) requireRole(role string) gin.HandlerFunc { return a.require(role) }
+
+func (a *api) require(role string) gin.HandlerFunc {
+	lacksRole := roleError(role)
 	return func(c *gin.Context) {
-		token, err := accessToken(c.Request.Header)
-		var p auth.Principal
-		if err == nil {
-			p, err = a.svc.Authenticate(c.Request.Context(), token)
-		}
-		switch {
-		case err != nil:
-			a.fail(c, err)
-			return
-		case role != "" && !p.HasRole(role):
-			a.fail(c, lacksRole)
+		p, ok := a.authorize(c, role, lacksRole)
+		if !ok {
 			return
 		}
-		if keep {
-			setPrincipal(c, p)
-		}
+		setPrincipal(c, p)
 		c.Next()
 	}
+}
+
+// board serves one of the original's boards: body, as plain text, to a
+// user holding role ("" for any signed-in user). It checks as
+// requireRole does but in the same handler as the answer, and keeps
+// nothing: leaving the caller in the context costs allocations, and these
+// are the hottest routes.
+func (a *api) board(role, body string) gin.HandlerFunc {
+	lacksRole := roleError(role)
+	return func(c *gin.Context) {
+		if _, ok := a.authorize(c, role, lacksRole); ok {
+			c.String(http.StatusOK, body)
+		}
+	}
+}
+
+// roleError is the refusal of a user who lacks role, built once per route.
+func roleError(role string) error {
+	if role == "" {
+		return nil
+	}
+	return auth.RoleRequired(role)
+}
+
+// authorize authenticates the request's access token (in x-access-token,
+// the original's header, or Authorization: Bearer) and, when role is set,
+// checks that its user holds role. When it says no, it has answered.
+func (a *api) authorize(c *gin.Context, role string, lacksRole error) (auth.Principal, bool) {
+	token, err := accessToken(c.Request.Header)
+	var p auth.Principal
+	if err == nil {
+		p, err = a.svc.Authenticate(c.Request.Context(), token)
+	}
+	switch {
+	case err != nil:
+		a.fail(c, err)
+		return auth.Principal{}, false
+	case role != "" && !p.HasRole(role):
+		a.fail(c, lacksRole)
+		return auth.Principal{}, false
+	}
+	return p, true
 }
 
 // accessToken finds the token. Sent twice, it must be the same token: two

@@ -1,6 +1,9 @@
-// Package httpapi is jwtauth's HTTP face: the route table, the middleware
-// that authenticates and authorizes, the handlers, and the one place where
-// errors become status codes and JSON bodies.
+// Package httpapi is jwtauth's HTTP face, everything Gin: the route table
+// (the original's auth and board routes, sessions, the admin API, probes,
+// metrics, JWKS and the OpenAPI document), the middleware (request ids,
+// security headers, CORS, per-address rate limits, access logs, token and
+// role checks), the handlers and how they read bodies, and the one place
+// where errors become status codes and JSON bodies.
 package httpapi
 
 import (
@@ -111,15 +114,15 @@ func NewHandler(svc *auth.Service, opts Options) (*Handler, error) {
 	authAPI.POST("/signup", a.limit(opts.SignUpLimit, "signups"), a.handle(a.signUp))
 	authAPI.POST("/signin", a.limit(opts.SignInLimit, "sign-in attempts"), a.handle(a.signIn))
 	authAPI.POST("/refreshtoken", a.limit(opts.RefreshLimit, "refresh requests"), a.handle(a.refreshToken))
-	authAPI.POST("/signout", a.guard("", true), a.handle(a.signOut))
+	authAPI.POST("/signout", a.requireToken(), a.handle(a.signOut))
 
 	test := r.Group("/api/test")
 	test.GET("/all", text("Public Content."))
-	test.GET("/user", a.guard("", false), text("User Content."))
-	test.GET("/mod", a.guard(auth.RoleModerator, false), text("Moderator Content."))
-	test.GET("/admin", a.guard(auth.RoleAdmin, false), text("Admin Content."))
+	test.GET("/user", a.board("", "User Content."))
+	test.GET("/mod", a.board(auth.RoleModerator, "Moderator Content."))
+	test.GET("/admin", a.board(auth.RoleAdmin, "Admin Content."))
 
-	admin := r.Group("/api/admin", a.guard(auth.RoleAdmin, true))
+	admin := r.Group("/api/admin", a.requireRole(auth.RoleAdmin))
 	admin.GET("/users", a.handle(a.listUsers))
 	admin.GET("/users/:id", a.handle(a.getUser))
 	admin.PUT("/users/:id/roles", a.handle(a.setRoles))

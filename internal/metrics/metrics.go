@@ -1,6 +1,7 @@
 // Package metrics exposes what jwtauth does in the Prometheus format: HTTP
-// requests by route, authentication events, the password hashing pool and
-// the database connection pool, plus the Go runtime and the process.
+// requests by route, authentication events, the password hashing pool, the
+// database connection pool, open and refused connections, plus the Go
+// runtime and the process.
 package metrics
 
 import (

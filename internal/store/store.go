@@ -1,7 +1,9 @@
-// Package store keeps users and roles in a SQL database through GORM. It is
+// Package store keeps users, roles and sign-in sessions (refresh tokens) in
+// a SQL database through GORM: SQLite, MySQL/MariaDB or PostgreSQL. It is
 // the only package that knows which engine is underneath: Open picks the
-// driver, Migrate speaks each engine's DDL, and every error leaves this
-// package as one of a few dialect-neutral values.
+// driver, Migrate speaks each engine's DDL, calls are bounded by the
+// handle's deadline, and every error leaves this package as one of a few
+// dialect-neutral values.
 package store
 
 import (
@@ -56,6 +58,10 @@ var (
 	// ErrUnstorable means the database refused a value it cannot hold, such
 	// as an emoji in a MySQL table created with the 3-byte utf8 charset.
 	ErrUnstorable = errors.New("value cannot be stored")
+	// ErrClosed means the handle was closed by Close, as at shutdown.
+	// Errors carrying it carry ErrUnavailable too: another instance, or
+	// this one restarted, can serve the request.
+	ErrClosed = errors.New("database handle closed")
 )
 
 // Open connects to the database and checks that it answers. For SQLite the
@@ -109,6 +115,7 @@ func Open(ctx context.Context, driverName, dsn string) (*gorm.DB, error) {
 		return nil, err
 	}
 	if err := db.Use(&deadline{}); err != nil {
+		sqlDB.Close()
 		return nil, err
 	}
 	if err := db.Use(&storageWatch{now: time.Now}); err != nil {
@@ -148,11 +155,15 @@ func SetPool(db *gorm.DB, p Pool) {
 	}
 }
 
-// Close releases the database's connections.
+// Close releases the database's connections. Every call made through db
+// afterwards fails with ErrClosed.
 func Close(db *gorm.DB) error {
 	sqlDB, err := db.DB()
 	if err != nil {
 		return err
+	}
+	if p := deadlineOf(db); p != nil {
+		p.closed.Store(true)
 	}
 	return sqlDB.Close()
 }
@@ -162,6 +173,9 @@ func Close(db *gorm.DB) error {
 // want of room is recent (StorageFullFor) and no row has been stored since:
 // such a database answers, but cannot take signups.
 func Ping(ctx context.Context, db *gorm.DB) error {
+	if isClosed(db) {
+		return errClosed
+	}
 	if err := checkStorage(db); err != nil {
 		return err
 	}
@@ -373,9 +387,9 @@ func unavailable(err error) bool {
 			return true
 		}
 	}
-	// database/sql does not export this one (errDBClosed): the pool was
-	// closed, as during shutdown. Its text is fixed in the standard library.
-	return strings.Contains(err.Error(), "sql: database is closed")
+	// A handle closed by Close is known by value (ErrClosed, see on and
+	// deadline), not by database/sql's unexported error.
+	return false
 }
 
 // storageFull reports whether err means the database had no room for a

@@ -1,7 +1,9 @@
 // Package storetest gives tests throwaway databases: a fresh SQLite file per
 // call, a fresh MariaDB/MySQL database per call when TEST_MYSQL_DSN names a
 // server, and a fresh PostgreSQL schema per call when TEST_POSTGRES_DSN
-// does. Nothing is mocked; every test talks to a real engine.
+// does. It also breaks them the ways production does: a SQLite that fills
+// up, killed connections, and a Proxy that takes the server away or stalls
+// it. Nothing is mocked; every test talks to a real engine.
 package storetest
 
 import (
