@@ -231,8 +231,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// header deadline's timer is moved instead of stopped, and stopped once
 	// the body has been read (one timer stop per request more). The same
 	// deadline bounds the up to 256 KB net/http drains after the handler
-	// from a body it did not read (/api/test/all, 404, 405, a failed
-	// guard), which would otherwise wait on a slow client for ever. Once
+	// from a body it did not read (/api/test/all, 404, 405, a refused
+	// token check), which would otherwise wait on a slow client for ever. Once
 	// the body is read net/http lifts it, so a handler's own work is not
 	// cut short. ReadHeaderTimeout and IdleTimeout bound idle connections
 	// (slowloris, keep-alive); every answer is small enough to be written

@@ -1,6 +1,8 @@
-// Package config reads jwtauth's settings from the environment and checks
-// them once, at start, so that a bad value stops the server with a message
-// naming the variable instead of failing later on a request.
+// Package config reads jwtauth's settings from the environment, decides
+// every default (nobody else re-defaults a setting) and checks them once,
+// at start, so that a bad value stops the server with a message naming the
+// variable instead of failing later on a request. It also describes the
+// settings in effect, secrets masked, for the startup log.
 package config
 
 import (
