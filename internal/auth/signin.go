@@ -129,6 +129,11 @@ func (s *Service) countSignIn(ctx context.Context, u store.User) error {
 	}
 	last, err := s.signInLast.Allow(ctx, pair)
 	if err == nil && !last.Allowed {
+		// Turned away after all: the attempt counted for this address
+		// above never happened.
+		if err := s.opts.SignInAccountAddressLimit.Refund(ctx, pair); err != nil {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "could not refund a signin attempt", slog.String("error", err.Error()))
+		}
 		return s.signInLimited(ctx, s.opts.SignInAccountLimit, min(d.RetryAfter, last.RetryAfter))
 	}
 	return nil

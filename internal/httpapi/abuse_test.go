@@ -129,6 +129,32 @@ func TestSignInLimitPerAccount(t *testing.T) {
 	}
 }
 
+// A signin refused past the account's ceiling is not charged to its
+// address either: the address keeps what it had, and the Retry-After it
+// was given holds.
+func TestRefusedSignInIsNotCharged(t *testing.T) {
+	s := limitedServer(t, nil, func(o *auth.Options, st ratelimit.Store) {
+		o.SignInAccountAddressLimit = ratelimit.NewRule("signin-user-ip", ratelimit.Rate{Count: 5, Period: 50 * time.Minute}, st)
+		o.SignInAccountLimit = ratelimit.NewRule("signin-user", ratelimit.Rate{Count: 2, Period: 10 * time.Minute}, st)
+	})
+	s.createUser(t, "victim", "password-1", roleUser)
+	statuses := []int{}
+	for range 5 {
+		statuses = append(statuses, wrongSignIn(t, s, "victim", nil).status)
+	}
+	// Two within the ceiling, one past it (this address's one try), then
+	// refusals that must cost the address nothing.
+	if fmt.Sprint(statuses) != "[401 401 401 429 429]" {
+		t.Fatalf("five wrong passwords: %v", statuses)
+	}
+	// The ceiling refills one attempt in 5 minutes; the address has used
+	// three of its five, so the right password now gets in.
+	s.clock.Advance(5 * time.Minute)
+	if r := s.postJSON(t, "/api/auth/signin", map[string]string{"username": "victim", "password": "password-1"}); r.status != 200 {
+		t.Errorf("right password after the wait it was told: %d %s", r.status, r.body)
+	}
+}
+
 // A name differing from an account's by surrounding spaces is another
 // name on every engine (MariaDB's collation would pad it): it neither signs
 // in nor counts apart from the account's own attempts.

@@ -72,6 +72,20 @@ func (m *Memory) Allow(_ context.Context, key string, r Rate) (Decision, error) 
 	return d, nil
 }
 
+// Refund implements Store.
+func (m *Memory) Refund(_ context.Context, key string, _ Rate) error {
+	now := m.now()
+	m.buckets.Compute(key, func(old bucket, found bool) (bucket, otter.ComputeOp) {
+		if found {
+			// A negative reservation adds a token; the limiter caps the
+			// bucket at its burst again when it next refills it.
+			old.lim.ReserveN(now, -1)
+		}
+		return old, otter.CancelOp
+	})
+	return nil
+}
+
 // Reset implements Store.
 func (m *Memory) Reset(_ context.Context, key string) error {
 	m.buckets.Invalidate(key)

@@ -72,6 +72,9 @@ type Store interface {
 	Allow(ctx context.Context, key string, rate Rate) (Decision, error)
 	// Reset forgets the attempts counted for key.
 	Reset(ctx context.Context, key string) error
+	// Refund gives back one attempt Allow counted for key under rate,
+	// for an attempt that a later check turned away after all.
+	Refund(ctx context.Context, key string, rate Rate) error
 }
 
 // Rule is one named limit applied to keys, e.g. "signin-ip" at 100/1m.
@@ -117,6 +120,15 @@ func (r Rule) Reset(ctx context.Context, key string) error {
 		return nil
 	}
 	return r.store.Reset(ctx, r.storeKey(key))
+}
+
+// Refund gives back one attempt that Allow counted for key, when a later
+// check refuses the request after all: a refused request costs nothing.
+func (r Rule) Refund(ctx context.Context, key string) error {
+	if r.rate.Unlimited() || r.store == nil {
+		return nil
+	}
+	return r.store.Refund(ctx, r.storeKey(key), r.rate)
 }
 
 // storeKey is the rule's name and a 128-bit digest of key: whatever a

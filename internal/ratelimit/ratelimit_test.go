@@ -223,3 +223,42 @@ func TestFallbackUsesRedisWhenUp(t *testing.T) {
 		t.Error("Degraded() = true with Redis up")
 	}
 }
+
+// A refund gives back exactly the attempt it stands for: the bucket is as
+// if that attempt had never been made, never fuller than its burst.
+func testRefund(t *testing.T, store ratelimit.Store) {
+	rule := ratelimit.NewRule("refund", ratelimit.Rate{Count: 3, Period: time.Hour}, store)
+	ctx, key := context.Background(), randomKey()
+	for i := range 3 {
+		if d, err := rule.Allow(ctx, key); err != nil || !d.Allowed {
+			t.Fatalf("attempt %d: %+v %v", i+1, d, err)
+		}
+	}
+	if err := rule.Refund(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := rule.Allow(ctx, key); !d.Allowed {
+		t.Error("the refunded attempt was not given back")
+	}
+	if d, _ := rule.Allow(ctx, key); d.Allowed {
+		t.Error("a refund gave back more than one attempt")
+	}
+	// Refunding the only attempt of a bucket leaves it full: three more.
+	other := randomKey()
+	rule.Allow(ctx, other)
+	if err := rule.Refund(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if d, _ := rule.Allow(ctx, other); !d.Allowed {
+			t.Errorf("after refunding the only attempt, attempt %d refused", i+1)
+		}
+	}
+	if d, _ := rule.Allow(ctx, other); d.Allowed {
+		t.Error("the bucket holds more than its burst after a refund")
+	}
+}
+
+func TestMemoryRefund(t *testing.T) { testRefund(t, ratelimit.NewMemory(nil)) }
+
+func TestRedisRefund(t *testing.T) { testRefund(t, newRedis(t, redisURL(t))) }

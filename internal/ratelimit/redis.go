@@ -60,6 +60,35 @@ func (r *Redis) Allow(ctx context.Context, key string, rate Rate) (Decision, err
 	return Decision{RetryAfter: res.RetryAfter}, nil
 }
 
+// refund takes one emission interval off a GCRA key that redis_rate keeps
+// (its "rate:" prefix, its time origin): the attempt it stood for never
+// happened. A bucket that is full again is deleted. (redis_rate's AllowN
+// with a negative cost cannot do this: it does not write a result at or
+// before now, so the last attempt of a bucket would stay counted.)
+var refund = redis.NewScript(`
+local tat = redis.call("GET", KEYS[1])
+if not tat then
+  return 0
+end
+local now = redis.call("TIME")
+now = (now[1] - 1483228800) + (now[2] / 1000000)
+local new_tat = tonumber(tat) - tonumber(ARGV[1])
+if new_tat <= now then
+  redis.call("DEL", KEYS[1])
+else
+  redis.call("SET", KEYS[1], new_tat, "EX", math.ceil(new_tat - now))
+end
+return 1
+`)
+
+// Refund implements Store.
+func (r *Redis) Refund(ctx context.Context, key string, rate Rate) error {
+	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
+	defer cancel()
+	interval := (rate.Period / time.Duration(rate.Count)).Seconds()
+	return refund.Run(ctx, r.client, []string{"rate:" + keyPrefix + key}, interval).Err()
+}
+
 // Reset implements Store.
 func (r *Redis) Reset(ctx context.Context, key string) error {
 	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
@@ -118,6 +147,19 @@ func (f *Fallback) Allow(ctx context.Context, key string, rate Rate) (Decision, 
 		f.failed(err)
 	}
 	return f.local.Allow(ctx, key, rate)
+}
+
+// Refund implements Store: in the store that counted the attempt, as far
+// as it can tell (the shared one while it is up).
+func (f *Fallback) Refund(ctx context.Context, key string, rate Rate) error {
+	if !f.Degraded() {
+		err := f.shared.Refund(ctx, key, rate)
+		if err == nil {
+			return nil
+		}
+		f.failed(err)
+	}
+	return f.local.Refund(ctx, key, rate)
 }
 
 // Reset implements Store: both counts are reset, the shared one when it is up.
