@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -234,4 +235,41 @@ func TestConnectionsInTotalAreCapped(t *testing.T) {
 	refusedConn(t, dialFrom(t, addr, "127.0.0.1"), "too many connections")
 	held[3].Close()
 	holdConns(t, addr, "127.0.0.3", 1)
+}
+
+// A client that sends request after request on one connection and never
+// reads the answers is cut off once an answer has waited HTTP_WRITE_TIMEOUT
+// to be written, instead of holding the connection (and a shutdown) for
+// ever.
+func TestUnreadAnswersAreCutOff(t *testing.T) {
+	url, stop, _ := start(t, map[string]string{
+		"DB_DSN": filepath.Join(t.TempDir(), "jwtauth.db"), "BCRYPT_COST": "4",
+		"HTTP_READ_TIMEOUT": "1s", "HTTP_WRITE_TIMEOUT": "2s",
+	})
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		// A small receive window, so the server's writes block soon.
+		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	c, err := d.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// 400 requests for the 36 KB OpenAPI document: far more than the
+	// socket buffers hold.
+	if _, err := io.WriteString(c, strings.Repeat("GET /api/openapi.json HTTP/1.1\r\nHost: jwtauth\r\n\r\n", 400)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * time.Second) // past the write timeout, reading nothing
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(c)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the connection was still open 14s after the client stopped reading (%d bytes read)", len(got))
+	}
+	if n := strings.Count(string(got), "HTTP/1.1 200 OK"); n >= 400 {
+		t.Errorf("all %d answers were written to a client that did not read them", n)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("stop: %v", err)
+	}
 }

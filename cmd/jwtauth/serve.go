@@ -235,12 +235,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// token check), which would otherwise wait on a slow client for ever. Once
 	// the body is read net/http lifts it, so a handler's own work is not
 	// cut short. ReadHeaderTimeout and IdleTimeout bound idle connections
-	// (slowloris, keep-alive); every answer is small enough to be written
-	// without waiting on the client.
+	// (slowloris, keep-alive). WriteTimeout bounds an answer, from the end
+	// of the request's headers: answers are small, but a client that sends
+	// request after request on one connection and reads none of the
+	// answers would otherwise block the server's write, and hold the
+	// connection and any shutdown, for ever. It costs one timer operation
+	// per request.
 	srv := &http.Server{
 		Addr:              cfg.Addr,
 		Handler:           handler,
 		ReadTimeout:       cfg.HTTPReadTimeout,
+		WriteTimeout:      cfg.HTTPWriteTimeout,
 		ReadHeaderTimeout: min(5*time.Second, cfg.HTTPReadTimeout),
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -311,7 +316,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer cancel()
 	for _, s := range servers {
 		if err := s.Shutdown(shutdownCtx); err != nil {
-			return fmt.Errorf("shutdown: %w", err)
+			// The grace is over: whatever still runs is cut, and the stop
+			// asked for is still a clean one.
+			log.Warn("connections still open after the shutdown grace were closed", "grace", shutdownGrace.String(), "error", err.Error())
+			s.Close()
 		}
 	}
 	for range servers {

@@ -90,6 +90,10 @@ type Config struct {
 	// HTTPReadTimeout bounds how long a client may take to send a whole
 	// request, headers and body, from its first byte.
 	HTTPReadTimeout time.Duration
+	// HTTPWriteTimeout bounds how long an answer may take, from the end of
+	// the request's headers until it is written: a client that stops
+	// reading its answers is cut off after it.
+	HTTPWriteTimeout time.Duration
 	// HTTPMaxConnsPerIP caps the API connections of one client address
 	// (IPv4, or IPv6 /64); TrustedProxies are exempt. 0: no cap.
 	HTTPMaxConnsPerIP int
@@ -178,6 +182,7 @@ func Load(getenv func(string) string) (Config, error) {
 		HashMaxWait:           r.duration("HASH_MAX_WAIT", 3*time.Second, time.Millisecond),
 		RejectCommonPasswords: r.boolean("PASSWORD_REJECT_COMMON", true),
 		HTTPReadTimeout:       r.duration("HTTP_READ_TIMEOUT", 30*time.Second, time.Second),
+		HTTPWriteTimeout:      r.duration("HTTP_WRITE_TIMEOUT", time.Minute, time.Second),
 		HTTPMaxConnsPerIP:     r.intRange("HTTP_MAX_CONNS_PER_IP", 256, 0, 10_000_000),
 		HTTPMaxConns:          r.intRange("HTTP_MAX_CONNS", 0, 0, 10_000_000),
 		MetricsAddr:           r.hostPort("METRICS_ADDR"),
@@ -216,6 +221,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if cfg.JWTKeyFile == "" {
 		cfg.JWTKeyFile = DefaultJWTKeyFile
+	}
+	if cfg.HTTPWriteTimeout <= cfg.HTTPReadTimeout {
+		r.fail("HTTP_WRITE_TIMEOUT", "must exceed HTTP_READ_TIMEOUT (%s): it counts the body's arrival too, got %s", cfg.HTTPReadTimeout, cfg.HTTPWriteTimeout)
 	}
 	if cfg.RefreshTokenTTL > cfg.SessionMaxAge {
 		r.fail("REFRESH_TOKEN_TTL", "must not exceed SESSION_MAX_AGE (%s), got %s", cfg.SessionMaxAge, cfg.RefreshTokenTTL)

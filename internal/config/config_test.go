@@ -51,6 +51,7 @@ func TestDefaults(t *testing.T) {
 		HashMaxWait:           3 * time.Second,
 		RejectCommonPasswords: true,
 		HTTPReadTimeout:       30 * time.Second,
+		HTTPWriteTimeout:      time.Minute,
 		HTTPMaxConnsPerIP:     256,
 
 		LogLevel:  slog.LevelInfo,
@@ -84,6 +85,7 @@ func TestSettings(t *testing.T) {
 		"JWT_KEY_FILE":           "/etc/jwtauth/key.pem",
 		"JWT_PREVIOUS_SECRETS":   previous1 + "," + previous2,
 		"HTTP_READ_TIMEOUT":      "1m",
+		"HTTP_WRITE_TIMEOUT":     "2m",
 		"HTTP_MAX_CONNS_PER_IP":  "0",
 		"HTTP_MAX_CONNS":         "5000",
 	}))
@@ -159,6 +161,8 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"DB_TIMEOUT": "1ms"}, "DB_TIMEOUT"},
 		{map[string]string{"ACCESS_LOG": "loud"}, "ACCESS_LOG"},
 		{map[string]string{"HTTP_READ_TIMEOUT": "500ms"}, "HTTP_READ_TIMEOUT"},
+		{map[string]string{"HTTP_WRITE_TIMEOUT": "20s"}, "HTTP_WRITE_TIMEOUT"},
+		{map[string]string{"HTTP_READ_TIMEOUT": "2m"}, "HTTP_WRITE_TIMEOUT"},
 		{map[string]string{"HTTP_READ_TIMEOUT": "30"}, "HTTP_READ_TIMEOUT"},
 		{map[string]string{"HTTP_MAX_CONNS_PER_IP": "-1"}, "HTTP_MAX_CONNS_PER_IP"},
 		{map[string]string{"HTTP_MAX_CONNS_PER_IP": "many"}, "HTTP_MAX_CONNS_PER_IP"},

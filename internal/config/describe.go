@@ -53,6 +53,7 @@ func (c Config) LogValue() slog.Value {
 		duration("hash_max_wait", c.HashMaxWait),
 		slog.Bool("password_reject_common", c.RejectCommonPasswords),
 		duration("http_read_timeout", c.HTTPReadTimeout),
+		duration("http_write_timeout", c.HTTPWriteTimeout),
 		slog.Int("http_max_conns_per_ip", c.HTTPMaxConnsPerIP),
 		slog.Int("http_max_conns", c.HTTPMaxConns),
 		slog.String("metrics_addr", c.MetricsAddr),

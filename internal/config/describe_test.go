@@ -29,7 +29,7 @@ func TestLogValueNamesEverySetting(t *testing.T) {
 		"SignInAccountLimit": "rate_limit_signin_account", "SignUpIPLimit": "rate_limit_signup_ip",
 		"RefreshIPLimit": "rate_limit_refresh_ip", "HashWorkers": "hash_workers",
 		"HashQueue": "hash_queue", "HashMaxWait": "hash_max_wait",
-		"RejectCommonPasswords": "password_reject_common", "HTTPReadTimeout": "http_read_timeout",
+		"RejectCommonPasswords": "password_reject_common", "HTTPReadTimeout": "http_read_timeout", "HTTPWriteTimeout": "http_write_timeout",
 		"HTTPMaxConnsPerIP": "http_max_conns_per_ip", "HTTPMaxConns": "http_max_conns",
 		"MetricsAddr": "metrics_addr", "AccessLog": "access_log", "PprofAddr": "pprof_addr",
 		"LogLevel": "log_level", "LogFormat": "log_format",
