@@ -10,6 +10,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"jwtauth/internal/store"
+	"jwtauth/internal/store/storetest"
 )
 
 // binary is jwtauth built once for the tests that drive it as a subprocess.
@@ -143,21 +146,20 @@ func TestCommandLine(t *testing.T) {
 	}
 }
 
-// migrate and create-admin open the database and nothing else: with
-// JWT_SIGNING=EdDSA they make no key file (only a server signs tokens),
-// and they never contact REDIS_URL (only a server counts rate limits).
-// The Redis address is a loopback listener that counts connections, so
-// "not contacted" is observed, not inferred from a quiet log.
-func TestCommandsOpenOnlyTheDatabase(t *testing.T) {
-	redis, err := net.Listen("tcp", "127.0.0.1:0")
+// countingListener is a loopback address that counts the connections
+// made to it (and closes them), so that "not contacted" is observed, not
+// inferred from a quiet log.
+func countingListener(t *testing.T) (string, *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer redis.Close()
+	t.Cleanup(func() { ln.Close() })
 	var contacts atomic.Int32
 	go func() {
 		for {
-			c, err := redis.Accept()
+			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
@@ -165,11 +167,24 @@ func TestCommandsOpenOnlyTheDatabase(t *testing.T) {
 			c.Close()
 		}
 	}()
+	return ln.Addr().String(), &contacts
+}
+
+// migrate and create-admin open the database and nothing else: with
+// JWT_SIGNING=EdDSA they make no key file (only a server signs tokens),
+// they never contact REDIS_URL (only a server counts rate limits), and
+// they send no mail, even with a message waiting in the outbox (only a
+// server runs the mail sender).
+func TestCommandsOpenOnlyTheDatabase(t *testing.T) {
+	redis, contacts := countingListener(t)
+	smtpAddr, smtpContacts := countingListener(t)
 	dir := t.TempDir()
 	env := map[string]string{
 		"DB_DSN": filepath.Join(dir, "jwtauth.db"), "BCRYPT_COST": "4", "JWT_SIGNING": "EdDSA",
-		"REDIS_URL": "redis://" + redis.Addr().String() + "/0", "LOG_LEVEL": "debug",
+		"REDIS_URL": "redis://" + redis + "/0", "LOG_LEVEL": "debug",
+		"SMTP_URL": "smtp://" + smtpAddr + "?starttls=off",
 	}
+	var waiting store.OutboxMail
 	for _, c := range []struct {
 		args   []string
 		stdin  string
@@ -187,11 +202,21 @@ func TestCommandsOpenOnlyTheDatabase(t *testing.T) {
 		if _, err := os.Stat(keyFile); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s made the signing key file (stat: %v)", c.args[0], err)
 		}
-		if strings.Contains(strings.ToLower(r.stdout+r.stderr), "redis") {
-			t.Errorf("%s spoke of Redis:\nstdout: %s\nstderr: %s", c.args[0], r.stdout, r.stderr)
+		if out := strings.ToLower(r.stdout + r.stderr); strings.Contains(out, "redis") || strings.Contains(out, "smtp") {
+			t.Errorf("%s spoke of Redis or SMTP:\nstdout: %s\nstderr: %s", c.args[0], r.stdout, r.stderr)
+		}
+		if waiting.ID == 0 {
+			waiting = enqueueMail(t, env["DB_DSN"], "ann@example.com")
 		}
 	}
 	if n := contacts.Load(); n > 0 {
 		t.Errorf("REDIS_URL was contacted %d times", n)
+	}
+	if n := smtpContacts.Load(); n > 0 {
+		t.Errorf("SMTP_URL was contacted %d times", n)
+	}
+	db := storetest.OpenRaw(t, store.DriverSQLite, env["DB_DSN"])
+	if err := db.Take(&waiting, waiting.ID).Error; err != nil || waiting.SentAt != nil || waiting.ClaimedBy != nil || waiting.Attempts != 0 {
+		t.Errorf("the waiting message was touched: %+v, %v", waiting, err)
 	}
 }

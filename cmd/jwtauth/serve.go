@@ -19,6 +19,7 @@ import (
 	"jwtauth/internal/config"
 	"jwtauth/internal/connlimit"
 	"jwtauth/internal/httpapi"
+	"jwtauth/internal/mail"
 	"jwtauth/internal/metrics"
 	"jwtauth/internal/ratelimit"
 	"jwtauth/internal/store"
@@ -122,13 +123,15 @@ func (a *app) authOptions() auth.Options {
 
 // server is what serving adds to the database: the service with the keys
 // that sign its tokens, rate limits (shared through Redis when REDIS_URL
-// is set) and metrics.
+// is set), metrics, and the mail sender with its templates.
 type server struct {
 	*app
-	svc     *auth.Service
-	limits  ratelimit.Store
-	redis   *ratelimit.Redis // nil without REDIS_URL
-	metrics *metrics.Metrics
+	svc       *auth.Service
+	limits    ratelimit.Store
+	redis     *ratelimit.Redis // nil without REDIS_URL
+	metrics   *metrics.Metrics
+	mail      *mail.Sender
+	templates *mail.Templates
 }
 
 // buildServer builds the service a server runs on a's database. What it
@@ -180,7 +183,43 @@ func (a *app) buildServer(ctx context.Context) (*server, error) {
 		s.metrics.WatchDB(sqlDB, cfg.DBDriver)
 	}
 	s.metrics.WatchHashPool(s.svc.HashPoolStats)
+	if err := s.buildMail(); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// buildMail loads the message templates and builds the sender of the
+// outbox: over SMTP_URL, or, without it, into the log, with a warning
+// that this is for development. The sender runs only in serve, never in
+// migrate or create-admin.
+func (s *server) buildMail() error {
+	cfg := s.cfg
+	var err error
+	if s.templates, err = mail.LoadTemplates(cfg.MailTemplatesDir); err != nil {
+		return fmt.Errorf("MAIL_TEMPLATES_DIR: %w", err)
+	}
+	var deliverer mail.Deliverer
+	if cfg.SMTP.Host == "" {
+		s.log.Warn("SMTP_URL is not set: mail is written to the log, not sent; for development only")
+		deliverer = mail.NewLogDeliverer(s.log)
+	} else if deliverer, err = mail.NewSMTP(cfg.SMTP, mail.SMTPOptions{Timeout: mail.SMTPTimeout}); err != nil {
+		return fmt.Errorf("SMTP_URL: %w", err)
+	}
+	s.mail, err = mail.NewSender(s.db, deliverer, mail.SenderOptions{
+		From:         cfg.MailFrom,
+		PollInterval: mail.PollInterval,
+		Lease:        mail.Lease,
+		Batch:        mail.Batch,
+		Retry:        mail.Retry,
+		KeepSent:     mail.KeepSent,
+		Now:          time.Now,
+		Logger:       s.log,
+	})
+	if err != nil {
+		return fmt.Errorf("MAIL_FROM: %w", err)
+	}
+	return nil
 }
 
 // throwawaySecret is an HS256 key for a process whose tokens need not outlive
@@ -301,6 +340,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	go a.svc.WarmUp()
 	go pruneSessions(ctx, a.svc, log)
+	// The mail sender stops before the database closes (deferred calls
+	// run last first): a message being sent is finished and recorded.
+	mailCtx, stopMail := context.WithCancel(ctx)
+	mailDone := make(chan struct{})
+	go func() { a.mail.Run(mailCtx); close(mailDone) }()
+	defer func() { stopMail(); <-mailDone }()
 	serveErr := make(chan error, len(servers))
 	for i, s := range servers {
 		go func() { serveErr <- s.Serve(listeners[i]) }()

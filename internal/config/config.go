@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	netmail "net/mail"
 	"net/url"
 	"runtime"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"jwtauth/internal/mail"
 	"jwtauth/internal/ratelimit"
 	"jwtauth/internal/store"
 )
@@ -108,6 +110,14 @@ type Config struct {
 	// PprofAddr, when set, serves Go's profiler (net/http/pprof) on this
 	// host:port, for diagnosing a live server; keep it private.
 	PprofAddr string
+	// SMTP is the server mail is handed to (SMTP_URL); a zero Server (no
+	// Host) writes mail to the log instead, for development.
+	SMTP mail.Server
+	// MailFrom is the From of every message, an address net/mail parses.
+	MailFrom string
+	// MailTemplatesDir, when set, holds message templates that replace
+	// the shipped ones of the same name.
+	MailTemplatesDir string
 	// LogLevel is the lowest level written to the log.
 	LogLevel slog.Level
 	// LogFormat is "text" or "json".
@@ -120,6 +130,11 @@ const (
 	DefaultSQLiteDSN   = "data/jwtauth.db"
 	DefaultCORSOrigins = "http://localhost:8081"
 	DefaultJWTKeyFile  = "data/jwtauth-ed25519.pem"
+	DefaultMailFrom    = "jwtauth <no-reply@localhost>"
+	// DefaultSMTPPort and DefaultSMTPSPort are SMTP_URL's ports when it
+	// names none: submission with STARTTLS, and submission over TLS.
+	DefaultSMTPPort  = 587
+	DefaultSMTPSPort = 465
 )
 
 // MaxDerivedConns is the most connections DerivedMaxConns allows, however
@@ -188,6 +203,9 @@ func Load(getenv func(string) string) (Config, error) {
 		MetricsAddr:           r.hostPort("METRICS_ADDR"),
 		AccessLog:             r.boolean("ACCESS_LOG", false),
 		PprofAddr:             r.hostPort("PPROF_ADDR"),
+		SMTP:                  r.smtpURL("SMTP_URL"),
+		MailFrom:              r.mailFrom("MAIL_FROM", DefaultMailFrom),
+		MailTemplatesDir:      r.get("MAIL_TEMPLATES_DIR"),
 		LogLevel:              r.level("LOG_LEVEL", slog.LevelInfo),
 		LogFormat:             r.oneOf("LOG_FORMAT", "text", "text", "json"),
 	}
@@ -426,4 +444,72 @@ func (r *reader) roles(name, def string) []string {
 		}
 	}
 	return roles
+}
+
+// smtpURL reads an SMTP server's URL: smtp:// or smtps://, with an
+// optional user:password@ and port. smtp:// upgrades with STARTTLS, and
+// by default requires it: ?starttls=opportunistic sends in the clear to a
+// server that does not offer it, ?starttls=off never upgrades (a relay on
+// the same host). A problem is described without the value, which may
+// hold a password.
+func (r *reader) smtpURL(name string) mail.Server {
+	v := r.get(name)
+	if v == "" {
+		return mail.Server{}
+	}
+	const like = "must be a URL like smtp://user:password@smtp.example.com:587 or smtps://user:password@smtp.example.com:465"
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" ||
+		(u.Path != "" && u.Path != "/") || u.Fragment != "" || u.Opaque != "" {
+		r.fail(name, "%s", like)
+		return mail.Server{}
+	}
+	s := mail.Server{Host: u.Hostname(), Port: DefaultSMTPPort, TLS: mail.STARTTLSRequired}
+	if u.Scheme == "smtps" {
+		s.Port, s.TLS = DefaultSMTPSPort, mail.TLSImplicit
+	}
+	if p := u.Port(); p != "" {
+		if !validPort(p, false) {
+			r.fail(name, "the port must be a number from 1 to 65535")
+			return mail.Server{}
+		}
+		s.Port, _ = strconv.Atoi(p)
+	}
+	if u.User != nil {
+		s.Username = u.User.Username()
+		s.Password, _ = u.User.Password()
+	}
+	query := u.Query()
+	for key := range query {
+		if key != "starttls" {
+			r.fail(name, "unknown option %q (known: starttls)", key)
+		}
+	}
+	if starttls := query.Get("starttls"); starttls != "" {
+		if u.Scheme == "smtps" {
+			r.fail(name, "starttls applies to smtp:// only (smtps:// is TLS throughout)")
+			return s
+		}
+		switch mode := mail.TLSMode(strings.ToLower(starttls)); mode {
+		case mail.STARTTLSRequired, mail.STARTTLSOpportunistic, mail.TLSOff:
+			s.TLS = mode
+		default:
+			r.fail(name, "starttls must be one of required, opportunistic, off, got %q", starttls)
+		}
+	}
+	return s
+}
+
+// mailFrom reads an address as net/mail parses it, such as
+// "jwtauth <no-reply@example.com>" or no-reply@example.com.
+func (r *reader) mailFrom(name, def string) string {
+	v := r.get(name)
+	if v == "" {
+		return def
+	}
+	if _, err := netmail.ParseAddress(v); err != nil {
+		r.fail(name, "must be an address like \"jwtauth <no-reply@example.com>\", got %q", v)
+		return def
+	}
+	return v
 }

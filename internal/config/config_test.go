@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"jwtauth/internal/config"
+	"jwtauth/internal/mail"
 	"jwtauth/internal/ratelimit"
 )
 
@@ -54,6 +55,7 @@ func TestDefaults(t *testing.T) {
 		HTTPWriteTimeout:      time.Minute,
 		HTTPMaxConnsPerIP:     256,
 
+		MailFrom:  "jwtauth <no-reply@localhost>",
 		LogLevel:  slog.LevelInfo,
 		LogFormat: "text",
 	}
@@ -179,6 +181,16 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"AUTHZ_CACHE_TTL": "-1s"}, "AUTHZ_CACHE_TTL"},
 		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
+		{map[string]string{"SMTP_URL": "smtp.example.com:587"}, "SMTP_URL"},
+		{map[string]string{"SMTP_URL": "http://smtp.example.com"}, "SMTP_URL"},
+		{map[string]string{"SMTP_URL": "smtp://"}, "SMTP_URL"},
+		{map[string]string{"SMTP_URL": "smtp://smtp.example.com:99999"}, "SMTP_URL"},
+		{map[string]string{"SMTP_URL": "smtp://smtp.example.com/path"}, "SMTP_URL"},
+		{map[string]string{"SMTP_URL": "smtp://smtp.example.com?starttls=maybe"}, "SMTP_URL"},
+		{map[string]string{"SMTP_URL": "smtp://smtp.example.com?tls=on"}, "SMTP_URL"},
+		{map[string]string{"SMTP_URL": "smtps://smtp.example.com?starttls=off"}, "SMTP_URL"},
+		{map[string]string{"MAIL_FROM": "no-reply"}, "MAIL_FROM"},
+		{map[string]string{"MAIL_FROM": "a@example.com, b@example.com"}, "MAIL_FROM"},
 	}
 	for _, tt := range tests {
 		_, err := config.Load(env(tt.env))
@@ -211,5 +223,46 @@ func TestDerivedMaxConns(t *testing.T) {
 		if got := config.DerivedMaxConns(openFiles); got != want {
 			t.Errorf("DerivedMaxConns(%d) = %d, want %d", openFiles, got, want)
 		}
+	}
+}
+
+// SMTP_URL as documented: smtp:// requires STARTTLS unless ?starttls says
+// otherwise, smtps:// is TLS throughout, ports default to 587 and 465, and
+// credentials are unescaped.
+func TestSMTPURL(t *testing.T) {
+	for url, want := range map[string]mail.Server{
+		"smtp://smtp.example.com":                        {Host: "smtp.example.com", Port: 587, TLS: mail.STARTTLSRequired},
+		"smtp://smtp.example.com:2525?starttls=required": {Host: "smtp.example.com", Port: 2525, TLS: mail.STARTTLSRequired},
+		"smtp://127.0.0.1:1025?starttls=off":             {Host: "127.0.0.1", Port: 1025, TLS: mail.TLSOff},
+		"smtp://relay.local?starttls=Opportunistic":      {Host: "relay.local", Port: 587, TLS: mail.STARTTLSOpportunistic},
+		"smtps://me%40example.com:p%40ss:w0rd@smtp.example.com": {
+			Host: "smtp.example.com", Port: 465, TLS: mail.TLSImplicit, Username: "me@example.com", Password: "p@ss:w0rd"},
+		"smtp://apikey@[::1]:25/": {Host: "::1", Port: 25, TLS: mail.STARTTLSRequired, Username: "apikey"},
+	} {
+		cfg, err := config.Load(env(map[string]string{"SMTP_URL": url}))
+		if err != nil {
+			t.Errorf("%s: %v", url, err)
+			continue
+		}
+		if cfg.SMTP != want {
+			t.Errorf("%s: %+v, want %+v", url, cfg.SMTP, want)
+		}
+	}
+	// A bad URL's error does not repeat it: it may hold a password.
+	_, err := config.Load(env(map[string]string{"SMTP_URL": "smtp://me:Hunter2-secret@smtp.example.com:0"}))
+	if err == nil || strings.Contains(err.Error(), "Hunter2-secret") {
+		t.Errorf("bad SMTP_URL: %v", err)
+	}
+}
+
+func TestMailSettings(t *testing.T) {
+	cfg, err := config.Load(env(map[string]string{
+		"MAIL_FROM": "Example Accounts <accounts@example.com>", "MAIL_TEMPLATES_DIR": "/etc/jwtauth/mail",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MailFrom != "Example Accounts <accounts@example.com>" || cfg.MailTemplatesDir != "/etc/jwtauth/mail" || cfg.SMTP.Host != "" {
+		t.Errorf("got %+v", cfg)
 	}
 }

@@ -15,7 +15,7 @@ import (
 // server logs at start: an operator sees what is in effect (defaults
 // included) rather than what they believe they set. Secrets never appear:
 // JWT_SECRET shows only whether it is set, JWT_PREVIOUS_SECRETS only how
-// many there are, and the database and Redis addresses lose their
+// many there are, and the database, Redis and SMTP addresses lose their
 // passwords. Being a slog.LogValuer, a Config logged anywhere else is
 // masked the same way.
 func (c Config) LogValue() slog.Value {
@@ -59,6 +59,9 @@ func (c Config) LogValue() slog.Value {
 		slog.String("metrics_addr", c.MetricsAddr),
 		slog.Bool("access_log", c.AccessLog),
 		slog.String("pprof_addr", c.PprofAddr),
+		slog.String("smtp_url", c.SMTP.Redacted()),
+		slog.String("mail_from", c.MailFrom),
+		slog.String("mail_templates_dir", c.MailTemplatesDir),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),
 	)

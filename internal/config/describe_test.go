@@ -33,6 +33,7 @@ func TestLogValueNamesEverySetting(t *testing.T) {
 		"HTTPMaxConnsPerIP": "http_max_conns_per_ip", "HTTPMaxConns": "http_max_conns",
 		"MetricsAddr": "metrics_addr", "AccessLog": "access_log", "PprofAddr": "pprof_addr",
 		"LogLevel": "log_level", "LogFormat": "log_format",
+		"SMTP": "smtp_url", "MailFrom": "mail_from", "MailTemplatesDir": "mail_templates_dir",
 	}
 	fields := reflect.TypeFor[config.Config]()
 	for i := range fields.NumField() {
@@ -76,6 +77,8 @@ func TestLogValueNamesEverySetting(t *testing.T) {
 		"rate_limit_signin_ip":   "100/1m0s",
 		"rate_limit_signin_user": "off",
 		"jwt_secret":             "random at start",
+		"smtp_url":               "",
+		"mail_from":              "jwtauth <no-reply@localhost>",
 		"log_level":              "INFO",
 	} {
 		if got[key] != want {
@@ -89,7 +92,7 @@ func TestLogValueNamesEverySetting(t *testing.T) {
 // REDIS_URL.
 func TestLogValueMasksSecrets(t *testing.T) {
 	secret, previous1, previous2 := randomSecret(t), randomSecret(t), randomSecret(t)
-	const dbPassword, redisPassword = "Db-pa55word-7f3a", "Redis-pa55word-91c2"
+	const dbPassword, redisPassword, smtpPassword = "Db-pa55word-7f3a", "Redis-pa55word-91c2", "Smtp-pa55word-c0d3"
 	for _, db := range []struct{ driver, dsn, shows string }{
 		{"mysql", "app:" + dbPassword + "@tcp(127.0.0.1:3306)/jwtauth?parseTime=true", "mysql app@127.0.0.1:3306/jwtauth"},
 		{"postgres", "postgres://app:" + dbPassword + "@127.0.0.1:5432/jwtauth?sslmode=disable", "postgres app@127.0.0.1:5432/jwtauth"},
@@ -99,6 +102,7 @@ func TestLogValueMasksSecrets(t *testing.T) {
 			"DB_DRIVER": db.driver, "DB_DSN": db.dsn,
 			"JWT_SECRET": secret, "JWT_PREVIOUS_SECRETS": previous1 + "," + previous2,
 			"REDIS_URL": "redis://default:" + redisPassword + "@127.0.0.1:6379/0",
+			"SMTP_URL":  "smtp://mailer:" + smtpPassword + "@smtp.example.com",
 		}))
 		if err != nil {
 			t.Fatal(err)
@@ -111,12 +115,12 @@ func TestLogValueMasksSecrets(t *testing.T) {
 			}
 			slog.New(h).Info("configuration", "config", cfg)
 			line := buf.String()
-			for _, s := range []string{secret, previous1, previous2, dbPassword, redisPassword} {
+			for _, s := range []string{secret, previous1, previous2, dbPassword, redisPassword, smtpPassword} {
 				if strings.Contains(line, s) {
 					t.Errorf("%s, %s log shows a secret %q:\n%s", db.driver, format, s, line)
 				}
 			}
-			for _, want := range []string{db.shows, "default:xxxxx@127.0.0.1:6379/0", "jwt_secret", "jwt_previous_secrets"} {
+			for _, want := range []string{db.shows, "default:xxxxx@127.0.0.1:6379/0", "smtp://mailer:xxxxx@smtp.example.com:587?starttls=required", "jwt_secret", "jwt_previous_secrets"} {
 				if !strings.Contains(line, want) {
 					t.Errorf("%s, %s log lacks %q:\n%s", db.driver, format, want, line)
 				}

@@ -21,7 +21,8 @@ type ddl struct {
 	// out everywhere, which ends their tokens that have no session.
 	addNotBefore string
 	// ownTables are jwtauth's additions, named and shaped after the
-	// original's conventions (camelCase columns, createdAt/updatedAt).
+	// original's conventions (camelCase columns, createdAt/updatedAt):
+	// sessions and their refresh tokens, and the outbox of mail to send.
 	ownTables []string
 }
 
@@ -68,6 +69,16 @@ var dialects = map[string]ddl{
 				"PRIMARY KEY (`id`), UNIQUE KEY `tokenHash` (`tokenHash`), KEY `sessionId` (`sessionId`), " +
 				"FOREIGN KEY (`sessionId`) REFERENCES `userSessions` (`id`) ON DELETE CASCADE ON UPDATE CASCADE" +
 				") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+			"CREATE TABLE IF NOT EXISTS `mailOutbox` (" +
+				"`id` bigint NOT NULL AUTO_INCREMENT, `recipient` varchar(255) NOT NULL, " +
+				"`subject` text NOT NULL, `textBody` mediumtext NOT NULL, `htmlBody` mediumtext DEFAULT NULL, " +
+				"`messageId` varchar(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, " +
+				"`attempts` int NOT NULL DEFAULT 0, `nextAttemptAt` datetime DEFAULT NULL, " +
+				"`claimedBy` varchar(64) DEFAULT NULL, `claimedUntil` datetime DEFAULT NULL, " +
+				"`sentAt` datetime DEFAULT NULL, `lastError` text DEFAULT NULL, " +
+				"`createdAt` datetime NOT NULL, `updatedAt` datetime NOT NULL, " +
+				"PRIMARY KEY (`id`), UNIQUE KEY `messageId` (`messageId`), KEY `nextAttemptAt` (`nextAttemptAt`)" +
+				") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
 		},
 	},
 	// PostgreSQL: the tables Sequelize creates there for the original,
@@ -108,6 +119,15 @@ var dialects = map[string]ddl{
 				`"expiresAt" TIMESTAMP WITH TIME ZONE NOT NULL, "usedAt" TIMESTAMP WITH TIME ZONE, ` +
 				`"createdAt" TIMESTAMP WITH TIME ZONE NOT NULL, "updatedAt" TIMESTAMP WITH TIME ZONE NOT NULL)`,
 			`CREATE INDEX IF NOT EXISTS "userSessionTokens_sessionId" ON "userSessionTokens" ("sessionId")`,
+			`CREATE TABLE IF NOT EXISTS "mailOutbox" (` +
+				`"id" BIGSERIAL PRIMARY KEY, "recipient" VARCHAR(255) NOT NULL, ` +
+				`"subject" TEXT NOT NULL, "textBody" TEXT NOT NULL, "htmlBody" TEXT, ` +
+				`"messageId" VARCHAR(64) COLLATE "C" NOT NULL UNIQUE, ` +
+				`"attempts" INTEGER NOT NULL DEFAULT 0, "nextAttemptAt" TIMESTAMP WITH TIME ZONE, ` +
+				`"claimedBy" VARCHAR(64), "claimedUntil" TIMESTAMP WITH TIME ZONE, ` +
+				`"sentAt" TIMESTAMP WITH TIME ZONE, "lastError" TEXT, ` +
+				`"createdAt" TIMESTAMP WITH TIME ZONE NOT NULL, "updatedAt" TIMESTAMP WITH TIME ZONE NOT NULL)`,
+			`CREATE INDEX IF NOT EXISTS "mailOutbox_nextAttemptAt" ON "mailOutbox" ("nextAttemptAt")`,
 		},
 	},
 	DriverSQLite: {
@@ -142,6 +162,14 @@ var dialects = map[string]ddl{
 				"tokenHash CHAR(64) NOT NULL UNIQUE, expiresAt DATETIME NOT NULL, usedAt DATETIME, " +
 				"createdAt DATETIME NOT NULL, updatedAt DATETIME NOT NULL)",
 			"CREATE INDEX IF NOT EXISTS userSessionTokens_sessionId ON userSessionTokens (sessionId)",
+			"CREATE TABLE IF NOT EXISTS mailOutbox (" +
+				"id INTEGER PRIMARY KEY AUTOINCREMENT, recipient VARCHAR(255) NOT NULL, " +
+				"subject TEXT NOT NULL, textBody TEXT NOT NULL, htmlBody TEXT, " +
+				"messageId VARCHAR(64) NOT NULL UNIQUE, " +
+				"attempts INTEGER NOT NULL DEFAULT 0, nextAttemptAt DATETIME, " +
+				"claimedBy VARCHAR(64), claimedUntil DATETIME, sentAt DATETIME, lastError TEXT, " +
+				"createdAt DATETIME NOT NULL, updatedAt DATETIME NOT NULL)",
+			"CREATE INDEX IF NOT EXISTS mailOutbox_nextAttemptAt ON mailOutbox (nextAttemptAt)",
 		},
 	},
 }
@@ -253,7 +281,7 @@ func migrate(db *gorm.DB, d ddl) error {
 	}
 	for _, stmt := range d.ownTables {
 		if err := db.Exec(stmt).Error; err != nil {
-			return fmt.Errorf("migrate: create session tables: %w", translate(err))
+			return fmt.Errorf("migrate: create jwtauth's tables: %w", translate(err))
 		}
 	}
 	return seedRoles(db)
