@@ -174,6 +174,10 @@ func (a *app) buildServer(ctx context.Context) (*server, error) {
 	opts.SignInAccountAddressLimit = ratelimit.NewRule("signin-user-ip", cfg.SignInUserLimit, s.limits)
 	opts.SignInAccountLimit = ratelimit.NewRule("signin-user", cfg.SignInAccountLimit, s.limits)
 	opts.CountEvent = s.metrics.CountEvent
+	if err := s.buildMail(); err != nil {
+		return nil, err
+	}
+	opts.Templates, opts.MailWritten = s.templates, s.mail.Wake
 
 	var err error
 	if s.svc, err = auth.New(a.db, opts); err != nil {
@@ -183,9 +187,6 @@ func (a *app) buildServer(ctx context.Context) (*server, error) {
 		s.metrics.WatchDB(sqlDB, cfg.DBDriver)
 	}
 	s.metrics.WatchHashPool(s.svc.HashPoolStats)
-	if err := s.buildMail(); err != nil {
-		return nil, err
-	}
 	return s, nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"gorm.io/gorm"
 
 	"jwtauth/internal/bcrypt"
+	"jwtauth/internal/mail"
 	"jwtauth/internal/ratelimit"
 	"jwtauth/internal/store"
 )
@@ -69,6 +70,12 @@ type Options struct {
 	// AllowCommonPasswords turns off the check against the list of common
 	// passwords.
 	AllowCommonPasswords bool
+	// Templates, when set, render the mail the account flows write to the
+	// outbox; nil writes none (the commands that send no mail).
+	Templates *mail.Templates
+	// MailWritten, when set, is told after a transaction that wrote mail
+	// commits, so that the sender looks at the outbox at once.
+	MailWritten func()
 	// CountEvent, when set, is told of every event LogEvent writes (for
 	// metrics): its name and its reason or rule.
 	CountEvent func(event, detail string)

@@ -41,6 +41,7 @@ const (
 	EventUserDeleted     = "admin_user_deleted"
 	EventUserSignedOut   = "admin_user_signed_out"
 	EventAdminCreated    = "admin_created"
+	EventAccountDeleted  = "account_deleted"
 )
 
 // LogEvent writes one authentication or audit event: what happened, to

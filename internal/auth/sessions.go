@@ -185,36 +185,6 @@ func (s *Service) SignOut(ctx context.Context, p Principal, refreshToken string,
 	return nil
 }
 
-// ChangePassword sets a user's password and ends every session of theirs,
-// and their tokens without one: whoever knew the old password must not stay
-// signed in with it.
-func (s *Service) ChangePassword(ctx context.Context, userID int64, password string) error {
-	if err := s.validatePassword(password); err != nil {
-		return err
-	}
-	hash, err := s.hash(ctx, password)
-	if err != nil {
-		return err
-	}
-	now := s.now().UTC()
-	err = store.Transaction(ctx, s.db, func(tx *gorm.DB) error {
-		if err := store.SetPassword(ctx, tx, userID, hash); err != nil {
-			return err
-		}
-		_, err := endEverySession(ctx, tx, userID, store.RevokedPassword, now)
-		return err
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		return ErrUserNotFound
-	}
-	if err != nil {
-		return dbError(err)
-	}
-	s.authz.forget(userID, -1)
-	s.event(ctx, slog.LevelInfo, EventPasswordChanged, slog.Int64("user_id", userID))
-	return nil
-}
-
 // endEverySession ends, in tx, every session of a user and every token of
 // theirs issued without a session until now (the original's tokens, on a
 // drop-in database; jwtauth issues none), and reports how many sessions

@@ -377,7 +377,7 @@ func TestEventsLogNoSecrets(t *testing.T) {
 	again := s.signIn(t, "logged", password)
 	s.signOut(t, again.AccessToken, `{"refreshToken":"`+again.RefreshToken+`"}`)
 	wrongSignIn(t, s, "logged", nil) // the 5th signin from this address
-	if err := s.svc.ChangePassword(context.Background(), in.ID, "An0ther-Passw0rd!"); err != nil {
+	if err := s.svc.SetPassword(context.Background(), in.ID, "An0ther-Passw0rd!"); err != nil {
 		t.Fatal(err)
 	}
 

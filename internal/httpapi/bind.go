@@ -65,6 +65,25 @@ func (f *sessionForm) fromForm(values map[string][]string) error {
 	return nil
 }
 
+// passwordForm is the body of change-password and of deleting one's
+// account.
+type passwordForm struct {
+	CurrentPassword *string `json:"currentPassword"`
+	NewPassword     *string `json:"newPassword"`
+	Password        *string `json:"password"`
+}
+
+func (f *passwordForm) fromForm(values map[string][]string) error {
+	for name, dst := range map[string]**string{
+		"currentPassword": &f.CurrentPassword, "newPassword": &f.NewPassword, "password": &f.Password,
+	} {
+		if err := formString(values, name, dst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // formString reads a field that may be given at most once: a field given
 // twice is refused rather than guessed at.
 func formString(values map[string][]string, name string, dst **string) error {
@@ -81,8 +100,13 @@ func formString(values map[string][]string, name string, dst **string) error {
 
 // fieldLabel names a field in messages, as the original's messages do.
 func fieldLabel(name string) string {
-	if name == "refreshToken" {
+	switch name {
+	case "refreshToken":
 		return "Refresh Token"
+	case "currentPassword":
+		return "Current password"
+	case "newPassword":
+		return "New password"
 	}
 	return strings.ToUpper(name[:1]) + name[1:]
 }

@@ -132,6 +132,34 @@ func (a *api) signOut(c *gin.Context) error {
 	return nil
 }
 
+// changePassword sets the signed-in user's password, proven with the
+// current one; the other sessions end, this one stays.
+func (a *api) changePassword(c *gin.Context) error {
+	var f passwordForm
+	if err := bind(c, &f); err != nil {
+		return err
+	}
+	if err := a.svc.ChangePassword(reqCtx(c), principal(c), deref(f.CurrentPassword), deref(f.NewPassword)); err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, message{"Password changed; every other session was signed out."})
+	return nil
+}
+
+// deleteAccount deletes the signed-in user's account, proven with its
+// password.
+func (a *api) deleteAccount(c *gin.Context) error {
+	var f passwordForm
+	if err := bind(c, &f); err != nil {
+		return err
+	}
+	if err := a.svc.DeleteAccount(reqCtx(c), principal(c), deref(f.Password)); err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, message{"Account deleted."})
+	return nil
+}
+
 // jwks publishes the public keys that verify access tokens (RFC 7517).
 func (a *api) jwks(c *gin.Context) {
 	c.Header("Cache-Control", "public, max-age=300")

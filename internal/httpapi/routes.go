@@ -115,6 +115,8 @@ func NewHandler(svc *auth.Service, opts Options) (*Handler, error) {
 	authAPI.POST("/signin", a.limit(opts.SignInLimit, "sign-in attempts"), a.handle(a.signIn))
 	authAPI.POST("/refreshtoken", a.limit(opts.RefreshLimit, "refresh requests"), a.handle(a.refreshToken))
 	authAPI.POST("/signout", a.requireToken(), a.handle(a.signOut))
+	authAPI.POST("/change-password", a.requireToken(), a.limit(opts.SignInLimit, "sign-in attempts"), a.handle(a.changePassword))
+	authAPI.DELETE("/me", a.requireToken(), a.limit(opts.SignInLimit, "sign-in attempts"), a.handle(a.deleteAccount))
 
 	test := r.Group("/api/test")
 	test.GET("/all", text("Public Content."))

@@ -43,7 +43,7 @@ func TestSessionlessTokensEndWithTheSessions(t *testing.T) {
 			}},
 			{"password change", func(t *testing.T, _ string) {
 				password = "password-2"
-				if err := s.svc.ChangePassword(context.Background(), id, password); err != nil {
+				if err := s.svc.SetPassword(context.Background(), id, password); err != nil {
 					t.Fatal(err)
 				}
 			}},

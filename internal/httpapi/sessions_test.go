@@ -286,7 +286,7 @@ func TestSessionsEndWithTheAccount(t *testing.T) {
 		moved := s.createUser(t, "moved", "password-1", roleUser)
 		a := s.signIn(t, "moved", "password-1")
 		b := s.signIn(t, "moved", "password-1")
-		if err := s.svc.ChangePassword(context.Background(), moved, "password-2"); err != nil {
+		if err := s.svc.SetPassword(context.Background(), moved, "password-2"); err != nil {
 			t.Fatal(err)
 		}
 		wantJSON(t, s.refresh(t, a.RefreshToken), 403, msgRevoked)
@@ -294,8 +294,8 @@ func TestSessionsEndWithTheAccount(t *testing.T) {
 		wantJSON(t, s.postJSON(t, "/api/auth/signin", map[string]string{"username": "moved", "password": "password-1"}),
 			401, "Invalid Password!")
 		s.signIn(t, "moved", "password-2")
-		if err := s.svc.ChangePassword(context.Background(), moved, "short"); err == nil {
-			t.Error("ChangePassword accepted a short password")
+		if err := s.svc.SetPassword(context.Background(), moved, "short"); err == nil {
+			t.Error("SetPassword accepted a short password")
 		}
 	})
 }

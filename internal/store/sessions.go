@@ -122,10 +122,16 @@ func RevokeSession(ctx context.Context, db *gorm.DB, userID, sessionID int64, re
 
 // RevokeUserSessions ends every live session of a user and reports how many.
 func RevokeUserSessions(ctx context.Context, db *gorm.DB, userID int64, reason string, at time.Time) (int64, error) {
+	return RevokeUserSessionsBut(ctx, db, userID, 0, reason, at)
+}
+
+// RevokeUserSessionsBut ends every live session of a user except keep (0:
+// none kept) and reports how many ended.
+func RevokeUserSessionsBut(ctx context.Context, db *gorm.DB, userID, keep int64, reason string, at time.Time) (int64, error) {
 	db, done := on(ctx, db)
 	defer done()
 	res := db.Model(&Session{}).
-		Where("? = ? AND ? IS NULL", col("userId"), userID, col("revokedAt")).
+		Where("? = ? AND ? IS NULL AND id <> ?", col("userId"), userID, col("revokedAt"), keep).
 		Updates(map[string]any{"revokedAt": at, "revokedReason": reason, "updatedAt": db.NowFunc()})
 	if res.Error != nil {
 		return 0, fmt.Errorf("revoke user sessions: %w", translate(res.Error))
