@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"jwtauth/internal/logtest"
 )
 
 // randomSecret is a JWT_SECRET as `openssl rand -base64 48` makes one, new
@@ -24,24 +25,6 @@ func randomSecret() string {
 	b := make([]byte, 48)
 	rand.Read(b)
 	return base64.StdEncoding.EncodeToString(b)
-}
-
-// syncBuffer is a log sink safe to read while the server writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func freeAddr(t *testing.T) string {
@@ -55,12 +38,12 @@ func freeAddr(t *testing.T) string {
 }
 
 // start runs the server as main does, on env, and waits until it answers.
-func start(t *testing.T, env map[string]string) (url string, stop func() error, logs *syncBuffer) {
+func start(t *testing.T, env map[string]string) (url string, stop func() error, logs *logtest.Buffer) {
 	t.Helper()
 	addr := freeAddr(t)
 	env["ADDR"] = addr
 	ctx, cancel := context.WithCancel(context.Background())
-	logs = &syncBuffer{}
+	logs = &logtest.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"jwtauth"}, func(k string) string { return env[k] }, nil, logs, logs)

@@ -1,34 +1,15 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"jwtauth/internal/auth"
+	"jwtauth/internal/logtest"
 	"jwtauth/internal/store/storetest"
 )
-
-// lockedBuffer is a log destination safe for the server's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // A database whose storage is full (here SQLite at its max_page_count, as
 // a full disk does) answers 503 JSON with Retry-After and one clear log
@@ -36,7 +17,7 @@ func (b *lockedBuffer) String() string {
 func TestStorageFull(t *testing.T) {
 	// Room for a few dozen users and no more.
 	full := storetest.OpenSmallSQLite(t, 12)
-	var logs lockedBuffer
+	var logs logtest.Buffer
 	s := serverOn(t, full, func(o *auth.Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 
 	const msg = "Service temporarily unavailable, please retry."

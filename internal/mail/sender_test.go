@@ -1,7 +1,6 @@
 package mail_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"jwtauth/internal/logtest"
 	"jwtauth/internal/mail"
 	"jwtauth/internal/mail/mailtest"
 	"jwtauth/internal/store"
@@ -24,24 +24,6 @@ const from = "jwtauth <no-reply@auth.example.com>"
 
 // waitFor is the "does not hang" bound of every wait below.
 const waitFor = 30 * time.Second
-
-// syncBuffer is a log sink safe to read while a sender writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func options(log *slog.Logger, now func() time.Time) mail.SenderOptions {
 	return mail.SenderOptions{
@@ -212,7 +194,7 @@ func TestSenderRidesOutAnSMTPOutage(t *testing.T) {
 				} else {
 					srv.Refuse("mailbox store is full, try later")
 				}
-				logs := &syncBuffer{}
+				logs := &logtest.Buffer{}
 				start(t, db, smtpTo(t, srv), options(slog.New(slog.NewTextHandler(logs, nil)), time.Now))
 				sent := enqueue(t, db, 3)
 				// Wait until every message failed at least twice: retried
@@ -372,7 +354,7 @@ func TestTwoSendersShareOneOutbox(t *testing.T) {
 // count as sent.
 func TestLogDeliverer(t *testing.T) {
 	db := storetest.Open(t, store.DriverSQLite)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	start(t, db, mail.NewLogDeliverer(log), options(log, time.Now))
 	sent := enqueue(t, db, 1)
