@@ -51,7 +51,7 @@ func createAdmin(ctx context.Context, args []string, getenv func(string) string,
 	}
 	password := getenv("ADMIN_PASSWORD")
 	if password == "" {
-		if password, err = readPassword(stdin, stderr, username); err != nil {
+		if password, err = readPassword("create-admin", "ADMIN_PASSWORD", stdin, stderr, username); err != nil {
 			return err
 		}
 	}
@@ -76,9 +76,52 @@ func createAdmin(ctx context.Context, args []string, getenv func(string) string,
 	return nil
 }
 
-// readPassword reads the password: asked for twice without echo on a
-// terminal, else the first line of stdin.
-func readPassword(stdin io.Reader, stderr io.Writer, username string) (string, error) {
+// resetPassword sets a user's password from the command line, ending every
+// session of theirs: the way back in for an admin who forgot theirs. The
+// password comes as create-admin's does: NEW_PASSWORD, or standard input.
+func resetPassword(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var username string
+	help := "jwtauth reset-password --username U\n\n" +
+		"Sets the user's password and signs them out everywhere. The password is read from\n" +
+		"NEW_PASSWORD or, when that is unset, from standard input.\n\n"
+	err := parseFlags("reset-password", help, args, stdout, func(fs *flag.FlagSet) {
+		fs.StringVar(&username, "username", "", "the user's username (letter case does not matter)")
+	})
+	if err != nil {
+		return ignoreHelp(err)
+	}
+	if username == "" {
+		return usageError{"reset-password: --username is required"}
+	}
+	password := getenv("NEW_PASSWORD")
+	if password == "" {
+		if password, err = readPassword("reset-password", "NEW_PASSWORD", stdin, stderr, username); err != nil {
+			return err
+		}
+	}
+	a, err := openDatabase(ctx, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	opts := a.authOptions()
+	opts.Secret = throwawaySecret()
+	svc, err := auth.New(a.db, opts)
+	if err != nil {
+		return err
+	}
+	id, err := svc.ResetPasswordByName(ctx, username, password)
+	if err != nil {
+		return fmt.Errorf("reset-password: %w", err)
+	}
+	fmt.Fprintf(stdout, "password of %q (id %d) reset; every session of theirs is signed out\n", username, id)
+	return nil
+}
+
+// readPassword reads the password for command: asked for twice without
+// echo on a terminal, else the first line of stdin (variable names the
+// other way to give it).
+func readPassword(command, variable string, stdin io.Reader, stderr io.Writer, username string) (string, error) {
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		fmt.Fprintf(stderr, "Password for %s: ", username)
 		first, err := term.ReadPassword(int(f.Fd()))
@@ -93,17 +136,17 @@ func readPassword(stdin io.Reader, stderr io.Writer, username string) (string, e
 			return "", err
 		}
 		if string(first) != string(second) {
-			return "", errors.New("create-admin: the passwords differ")
+			return "", errors.New(command + ": the passwords differ")
 		}
 		return string(first), nil
 	}
 	line, err := bufio.NewReader(stdin).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("create-admin: read password: %w", err)
+		return "", fmt.Errorf("%s: read password: %w", command, err)
 	}
 	password := strings.TrimRight(line, "\r\n")
 	if password == "" {
-		return "", errors.New("create-admin: no password: set ADMIN_PASSWORD or pipe it on standard input")
+		return "", fmt.Errorf("%s: no password: set %s or pipe it on standard input", command, variable)
 	}
 	return password, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"jwtauth/internal/store"
 	"jwtauth/internal/store/storetest"
@@ -218,5 +219,68 @@ func TestCommandsOpenOnlyTheDatabase(t *testing.T) {
 	db := storetest.OpenRaw(t, store.DriverSQLite, env["DB_DSN"])
 	if err := db.Take(&waiting, waiting.ID).Error; err != nil || waiting.SentAt != nil || waiting.ClaimedBy != nil || waiting.Attempts != 0 {
 		t.Errorf("the waiting message was touched: %+v, %v", waiting, err)
+	}
+}
+
+// An admin locked out gets back in from the command line: reset-password
+// sets the password and signs every session out; the old password and
+// the old tokens stop working.
+func TestResetPasswordFromTheCommandLine(t *testing.T) {
+	env := map[string]string{"DB_DSN": filepath.Join(t.TempDir(), "jwtauth.db"), "BCRYPT_COST": "4", "JWT_SECRET": randomSecret()}
+	if r := jwtauth(t, env, "Adm1n-password-9\n", "create-admin", "--username", "chief", "--email", "chief@example.com"); r.code != 0 {
+		t.Fatalf("create-admin: exit %d: %s", r.code, r.stderr)
+	}
+	url, stop, _ := start(t, env)
+	code, body := post(t, url+"/api/auth/signin", `{"username":"chief","password":"Adm1n-password-9"}`)
+	if code != 200 {
+		t.Fatalf("signin: %d %s", code, body)
+	}
+	token := field(t, body, "accessToken")
+
+	r := jwtauth(t, env, "N3w-admin-password\n", "reset-password", "--username", "CHIEF")
+	if r.code != 0 || !strings.Contains(r.stdout, `password of "CHIEF" (id 1) reset`) {
+		t.Fatalf("reset-password: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout+r.stderr, "N3w-admin-password") {
+		t.Error("reset-password printed the password")
+	}
+	// The running server sees the reset once its cache lets go (5s).
+	deadline := time.Now().Add(15 * time.Second)
+	for userBoard(t, url, token) != 401 {
+		if time.Now().After(deadline) {
+			t.Fatal("the old token still works 15s after the reset")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, _ := post(t, url+"/api/auth/signin", `{"username":"chief","password":"Adm1n-password-9"}`); code != 401 {
+		t.Errorf("the old password: %d", code)
+	}
+	if code, body := post(t, url+"/api/auth/signin", `{"username":"chief","password":"N3w-admin-password"}`); code != 200 {
+		t.Errorf("the new password: %d %s", code, body)
+	}
+	stop()
+
+	for _, tt := range []struct {
+		name, stdin string
+		env         map[string]string
+		args        []string
+		says        string
+	}{
+		{"unknown user", "N3w-admin-password\n", nil, []string{"--username", "nobody"}, "User Not found."},
+		{"short password", "", map[string]string{"NEW_PASSWORD": "short"}, []string{"--username", "chief"}, "Password must be at least 8 characters"},
+		{"no password", "", nil, []string{"--username", "chief"}, "reset-password: no password: set NEW_PASSWORD or pipe it on standard input"},
+		{"no username", "x\n", nil, nil, "reset-password: --username is required"},
+	} {
+		e := map[string]string{}
+		for k, v := range env {
+			e[k] = v
+		}
+		for k, v := range tt.env {
+			e[k] = v
+		}
+		r := jwtauth(t, e, tt.stdin, append([]string{"reset-password"}, tt.args...)...)
+		if r.code == 0 || !strings.Contains(r.stderr, tt.says) {
+			t.Errorf("%s: exit %d, stderr %q, want it to say %q", tt.name, r.code, r.stderr, tt.says)
+		}
 	}
 }

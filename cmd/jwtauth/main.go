@@ -44,6 +44,8 @@ Usage:
   jwtauth migrate                                  create or upgrade the schema, seed the roles, exit
   jwtauth create-admin --username U --email E      create an admin account; the password is read
                                                    from ADMIN_PASSWORD or standard input
+  jwtauth reset-password --username U              set a user's password and sign them out
+                                                   everywhere; read from NEW_PASSWORD or stdin
   jwtauth version                                  print the version
   jwtauth COMMAND --help                           help on a command
 
@@ -66,6 +68,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return migrate(ctx, rest, getenv, stdout, stderr)
 	case "create-admin":
 		return createAdmin(ctx, rest, getenv, stdin, stdout, stderr)
+	case "reset-password":
+		return resetPassword(ctx, rest, getenv, stdin, stdout, stderr)
 	case "version":
 		if err := parseFlags("version", "jwtauth version\n\nPrints the version.\n", rest, stdout, nil); err != nil {
 			return ignoreHelp(err)

@@ -50,6 +50,23 @@ func (s *Service) SetPassword(ctx context.Context, userID int64, password string
 	return nil
 }
 
+// ResetPasswordByName sets the password of the user named username
+// (ignoring case), as SetPassword does, and returns the user's id: the
+// command line's way back in for someone locked out, an admin included.
+func (s *Service) ResetPasswordByName(ctx context.Context, username, password string) (int64, error) {
+	if err := s.validatePassword(password); err != nil {
+		return 0, err
+	}
+	u, err := s.findSignInUser(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, ErrUserNotFound
+	}
+	if err != nil {
+		return 0, dbError(err)
+	}
+	return u.ID, s.SetPassword(ctx, u.ID, password)
+}
+
 // ChangePassword sets the signed-in user's password, proven with the
 // current one: every other session of theirs ends, and so do their tokens
 // without a session, while the session p signed in with stays. The user is
