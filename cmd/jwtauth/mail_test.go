@@ -125,3 +125,43 @@ func TestServeRefusesBadMailTemplates(t *testing.T) {
 		}
 	}
 }
+
+// A reset link the server writes points at jwtauth's own page, at the
+// address it listens on, unless APP_URL names a frontend; the development
+// log shows it, ready to paste. Stopping the server waits for the reset
+// requests still being handled.
+func TestServeResetLinks(t *testing.T) {
+	for _, tt := range []struct {
+		name, appURL string
+	}{{"own page", ""}, {"frontend", "https://app.example.com"}} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"DB_DSN": filepath.Join(t.TempDir(), "jwtauth.db"), "JWT_SECRET": randomSecret(), "BCRYPT_COST": "4"}
+			if tt.appURL != "" {
+				env["APP_URL"] = tt.appURL
+			}
+			url, stop, logs := start(t, env)
+			if code, body := call(t, "POST", url+"/api/auth/signup", "", `{"username":"ann","email":"ann@example.com","password":"password-1x"}`); code != 200 {
+				t.Fatalf("signup: %d %s", code, body)
+			}
+			if code, body := call(t, "POST", url+"/api/auth/forgot-password", "", `{"email":"ann@example.com"}`); code != 200 {
+				t.Fatalf("forgot-password: %d %s", code, body)
+			}
+			want := url + "/reset-password?token="
+			if tt.appURL != "" {
+				want = tt.appURL + "/reset-password?token="
+			}
+			for deadline := time.Now().Add(30 * time.Second); !strings.Contains(logs.String(), want); {
+				if time.Now().After(deadline) {
+					t.Fatalf("no link %s... in the log:\n%s", want, logs)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(logs.String(), "config.public_url="+url) {
+				t.Errorf("the configuration line lacks public_url=%s:\n%s", url, logs)
+			}
+		})
+	}
+}

@@ -117,8 +117,19 @@ func (a *app) authOptions() auth.Options {
 		HashQueue:            cfg.HashQueue,
 		HashMaxWait:          cfg.HashMaxWait,
 		AllowCommonPasswords: !cfg.RejectCommonPasswords,
+		ResetTokenTTL:        cfg.ResetTokenTTL,
+		ResetURL:             resetURL(cfg),
 		Logger:               a.log,
 	}
+}
+
+// resetURL is the page reset links open: the frontend's when APP_URL is
+// set, else the one jwtauth serves itself.
+func resetURL(cfg config.Config) string {
+	if cfg.AppURL != "" {
+		return cfg.AppURL + "/reset-password"
+	}
+	return cfg.PublicURL + "/reset-password"
 }
 
 // server is what serving adds to the database: the service with the keys
@@ -173,6 +184,7 @@ func (a *app) buildServer(ctx context.Context) (*server, error) {
 	}
 	opts.SignInAccountAddressLimit = ratelimit.NewRule("signin-user-ip", cfg.SignInUserLimit, s.limits)
 	opts.SignInAccountLimit = ratelimit.NewRule("signin-user", cfg.SignInAccountLimit, s.limits)
+	opts.ForgotEmailLimit = ratelimit.NewRule("forgot-email", cfg.ForgotEmailLimit, s.limits)
 	opts.CountEvent = s.metrics.CountEvent
 	if err := s.buildMail(); err != nil {
 		return nil, err
@@ -183,6 +195,7 @@ func (a *app) buildServer(ctx context.Context) (*server, error) {
 	if s.svc, err = auth.New(a.db, opts); err != nil {
 		return nil, err
 	}
+	a.onClose(s.svc.Close) // before the database closes
 	if sqlDB, err := a.db.DB(); err == nil {
 		s.metrics.WatchDB(sqlDB, cfg.DBDriver)
 	}
@@ -255,6 +268,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		SignInLimit:    ratelimit.NewRule("signin-ip", cfg.SignInIPLimit, a.limits),
 		SignUpLimit:    ratelimit.NewRule("signup-ip", cfg.SignUpIPLimit, a.limits),
 		RefreshLimit:   ratelimit.NewRule("refresh-ip", cfg.RefreshIPLimit, a.limits),
+		ForgotLimit:    ratelimit.NewRule("forgot-ip", cfg.ForgotIPLimit, a.limits),
 		Logger:         log,
 		AccessLog:      cfg.AccessLog,
 		RedisPing:      a.redisPing(),
@@ -423,6 +437,11 @@ func pruneSessions(ctx context.Context, svc *auth.Service, log *slog.Logger) {
 			log.Warn("pruning ended sessions failed", "error", err)
 		} else if n > 0 {
 			log.Info("pruned ended sessions", "count", n)
+		}
+		if n, err := svc.PruneResetTokens(ctx); err != nil {
+			log.Warn("pruning expired reset tokens failed", "error", err)
+		} else if n > 0 {
+			log.Info("pruned expired reset tokens", "count", n)
 		}
 		select {
 		case <-ctx.Done():

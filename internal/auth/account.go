@@ -36,6 +36,9 @@ func (s *Service) SetPassword(ctx context.Context, userID int64, password string
 		if err := store.SetPassword(ctx, tx, userID, hash); err != nil {
 			return err
 		}
+		if err := store.VoidResetTokens(ctx, tx, userID, now); err != nil {
+			return err
+		}
 		_, err := endEverySession(ctx, tx, userID, store.RevokedPassword, now)
 		return err
 	})
@@ -96,6 +99,9 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	now := s.now().UTC()
 	err = store.Transaction(ctx, s.db, func(tx *gorm.DB) error {
 		if err := store.SetPassword(ctx, tx, u.ID, hash); err != nil {
+			return err
+		}
+		if err := store.VoidResetTokens(ctx, tx, u.ID, now); err != nil {
 			return err
 		}
 		if _, err := store.RevokeUserSessionsBut(ctx, tx, u.ID, p.SessionID, store.RevokedPassword, now); err != nil {

@@ -70,6 +70,14 @@ type Options struct {
 	// AllowCommonPasswords turns off the check against the list of common
 	// passwords.
 	AllowCommonPasswords bool
+	// ResetTokenTTL is how long a password-reset link works, more than 0.
+	ResetTokenTTL time.Duration
+	// ResetURL is the page a reset link opens, without query: the link is
+	// ResetURL?token=....
+	ResetURL string
+	// ForgotEmailLimit limits the reset mails one email address is sent,
+	// whoever asks. The zero Rule does not limit.
+	ForgotEmailLimit ratelimit.Rule
 	// Templates, when set, render the mail the account flows write to the
 	// outbox; nil writes none (the commands that send no mail).
 	Templates *mail.Templates
@@ -97,6 +105,8 @@ type Service struct {
 	// signInLast is the one attempt per period an address gets on an
 	// account past the account's ceiling.
 	signInLast ratelimit.Rule
+	// background runs what a request starts but must not wait for.
+	background *background
 	// dummyHash is compared against when a signin names no user, so that the
 	// answer takes as long as a wrong password does.
 	dummyHash func() []byte
@@ -131,7 +141,10 @@ func New(db *gorm.DB, opts Options) (*Service, error) {
 	if opts.HashMaxWait <= 0 {
 		return nil, fmt.Errorf("auth: hash max wait must be positive, got %s", opts.HashMaxWait)
 	}
-	s := &Service{db: db, opts: opts, now: opts.Now, log: opts.Logger}
+	if opts.ResetTokenTTL <= 0 {
+		return nil, fmt.Errorf("auth: reset token TTL must be positive, got %s", opts.ResetTokenTTL)
+	}
+	s := &Service{db: db, opts: opts, now: opts.Now, log: opts.Logger, background: newBackground(maxBackground)}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -167,6 +180,14 @@ func New(db *gorm.DB, opts Options) (*Service, error) {
 	})
 	return s, nil
 }
+
+// maxBackground is how many background jobs (reset requests being
+// handled) may run at once; requests past it are dropped.
+const maxBackground = 32
+
+// Close stops the work requests left running in the background and waits
+// for it; call it before closing the database.
+func (s *Service) Close() { s.background.close() }
 
 // HashPoolStats reports how many password hashes run and how many wait.
 func (s *Service) HashPoolStats() (running, waiting int) { return s.hashes.stats() }

@@ -22,7 +22,7 @@ func TestCheckStartedBeforeSignOutIsNotCached(t *testing.T) {
 		svc, err := New(storetest.Open(t, driver), Options{
 			Secret: secret, AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, SessionMaxAge: 48 * time.Hour,
 			BcryptCost: 4, AuthzCacheTTL: time.Hour, AllowCommonPasswords: true,
-			PasswordMinLength: 8, HashWorkers: 1, HashQueue: 64, HashMaxWait: 3 * time.Second,
+			PasswordMinLength: 8, HashWorkers: 1, HashQueue: 64, HashMaxWait: 3 * time.Second, ResetTokenTTL: 30 * time.Minute,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -42,6 +42,9 @@ const (
 	EventUserSignedOut   = "admin_user_signed_out"
 	EventAdminCreated    = "admin_created"
 	EventAccountDeleted  = "account_deleted"
+	EventResetRequested  = "password_reset_requested"
+	EventResetSent       = "admin_password_reset_sent"
+	EventPasswordReset   = "password_reset"
 )
 
 // LogEvent writes one authentication or audit event: what happened, to

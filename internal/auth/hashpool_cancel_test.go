@@ -24,7 +24,7 @@ func TestCancelledWaitIsNotBusy(t *testing.T) {
 	svc, err := New(db, Options{
 		Secret: []byte("0123456789abcdefghijklmnopqrstuvwxyzABCDEF"), AccessTokenTTL: time.Hour,
 		RefreshTokenTTL: time.Hour, SessionMaxAge: time.Hour, BcryptCost: bcrypt.MinCost,
-		HashWorkers: 1, HashQueue: 1, HashMaxWait: time.Minute, PasswordMinLength: 8,
+		HashWorkers: 1, HashQueue: 1, HashMaxWait: time.Minute, ResetTokenTTL: 30 * time.Minute, PasswordMinLength: 8,
 		CountEvent: m.CountEvent,
 	})
 	if err != nil {

@@ -21,7 +21,7 @@ func TestNoHashQueueTurnsAwayAtOnce(t *testing.T) {
 	svc, err := New(storetest.Open(t, store.DriverSQLite), Options{
 		Secret: secret, AccessTokenTTL: time.Hour, RefreshTokenTTL: time.Hour, SessionMaxAge: time.Hour,
 		BcryptCost: bcrypt.MinCost, PasswordMinLength: 8, AllowCommonPasswords: true,
-		HashWorkers: 1, HashQueue: 0, HashMaxWait: time.Hour,
+		HashWorkers: 1, HashQueue: 0, HashMaxWait: time.Hour, ResetTokenTTL: 30 * time.Minute,
 	})
 	if err != nil {
 		t.Fatal(err)

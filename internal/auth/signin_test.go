@@ -21,7 +21,7 @@ func TestBusySignInCountsNothing(t *testing.T) {
 	svc, err := New(db, Options{
 		Secret: []byte("0123456789abcdefghijklmnopqrstuvwxyzABCDEF"), AccessTokenTTL: time.Hour,
 		RefreshTokenTTL: time.Hour, SessionMaxAge: time.Hour, BcryptCost: bcrypt.MinCost,
-		HashWorkers: 1, HashQueue: 1, HashMaxWait: time.Millisecond, PasswordMinLength: 8,
+		HashWorkers: 1, HashQueue: 1, HashMaxWait: time.Millisecond, ResetTokenTTL: 30 * time.Minute, PasswordMinLength: 8,
 		SignInAccountAddressLimit: ratelimit.NewRule("signin-user-ip", ratelimit.Rate{Count: 2, Period: time.Hour}, counters),
 		SignInAccountLimit:        ratelimit.NewRule("signin-user", ratelimit.Rate{Count: 50, Period: time.Hour}, counters),
 	})

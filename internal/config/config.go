@@ -82,6 +82,18 @@ type Config struct {
 	// address and per account from all addresses; signup and refresh per
 	// client address.
 	SignInIPLimit, SignInUserLimit, SignInAccountLimit, SignUpIPLimit, RefreshIPLimit ratelimit.Rate
+	// ForgotIPLimit limits password-reset requests per client address;
+	// ForgotEmailLimit limits the reset mails one address is sent.
+	ForgotIPLimit, ForgotEmailLimit ratelimit.Rate
+	// ResetTokenTTL is how long a password-reset link works.
+	ResetTokenTTL time.Duration
+	// AppURL, when set, is the frontend that serves the pages links in
+	// mail point at (APP_URL/reset-password?token=...).
+	AppURL string
+	// PublicURL is jwtauth's own address as users reach it, for links to
+	// the pages it serves when AppURL is unset; by default derived from
+	// Addr (http://localhost:PORT).
+	PublicURL string
 	// HashWorkers, HashQueue and HashMaxWait bound password hashing:
 	// workers at once (HASH_WORKERS=0, the default, is one per core:
 	// GOMAXPROCS at Load), how many may wait (0: none), how long.
@@ -192,6 +204,11 @@ func Load(getenv func(string) string) (Config, error) {
 		SignInAccountLimit:    r.rate("RATE_LIMIT_SIGNIN_ACCOUNT", "100/15m"),
 		SignUpIPLimit:         r.rate("RATE_LIMIT_SIGNUP_IP", "100/1h"),
 		RefreshIPLimit:        r.rate("RATE_LIMIT_REFRESH_IP", "100/1m"),
+		ForgotIPLimit:         r.rate("RATE_LIMIT_FORGOT_IP", "20/1h"),
+		ForgotEmailLimit:      r.rate("RATE_LIMIT_FORGOT_EMAIL", "5/1h"),
+		ResetTokenTTL:         r.duration("RESET_TOKEN_TTL", 30*time.Minute, time.Minute),
+		AppURL:                r.baseURL("APP_URL"),
+		PublicURL:             r.baseURL("PUBLIC_URL"),
 		HashWorkers:           r.intRange("HASH_WORKERS", 0, 0, 1024),
 		HashQueue:             r.intRange("HASH_QUEUE", 64, 0, 100_000),
 		HashMaxWait:           r.duration("HASH_MAX_WAIT", 3*time.Second, time.Millisecond),
@@ -210,6 +227,9 @@ func Load(getenv func(string) string) (Config, error) {
 		LogFormat:             r.oneOf("LOG_FORMAT", "text", "text", "json"),
 	}
 	cfg.Addr = r.addr()
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = publicURL(cfg.Addr)
+	}
 	if cfg.HashWorkers == 0 {
 		cfg.HashWorkers = runtime.GOMAXPROCS(0)
 	}
@@ -291,6 +311,35 @@ func (r *reader) addr() string {
 		r.fail("PORT", "must be a number from 1 to 65535, got %q", port)
 	}
 	return ":" + port
+}
+
+// baseURL reads an http(s) URL that links are built on: a scheme and a
+// host, maybe a path, no query or fragment; a trailing slash is dropped.
+func (r *reader) baseURL(name string) string {
+	v := r.get(name)
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(v, "?") || strings.HasSuffix(v, "#") {
+		r.fail(name, "must be an http or https URL without query or fragment, e.g. https://app.example.com, got %q", v)
+		return ""
+	}
+	return strings.TrimRight(v, "/")
+}
+
+// publicURL is the address a server listening on addr has on this
+// machine: a wildcard host is localhost.
+func publicURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://localhost:" + DefaultPort
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 func validPort(s string, zeroOK bool) bool {

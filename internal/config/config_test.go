@@ -47,6 +47,10 @@ func TestDefaults(t *testing.T) {
 		SignInAccountLimit:    ratelimit.Rate{Count: 100, Period: 15 * time.Minute},
 		SignUpIPLimit:         ratelimit.Rate{Count: 100, Period: time.Hour},
 		RefreshIPLimit:        ratelimit.Rate{Count: 100, Period: time.Minute},
+		ForgotIPLimit:         ratelimit.Rate{Count: 20, Period: time.Hour},
+		ForgotEmailLimit:      ratelimit.Rate{Count: 5, Period: time.Hour},
+		ResetTokenTTL:         30 * time.Minute,
+		PublicURL:             "http://localhost:8080",
 		HashWorkers:           runtime.GOMAXPROCS(0),
 		HashQueue:             64,
 		HashMaxWait:           3 * time.Second,
@@ -90,6 +94,9 @@ func TestSettings(t *testing.T) {
 		"HTTP_WRITE_TIMEOUT":     "2m",
 		"HTTP_MAX_CONNS_PER_IP":  "0",
 		"HTTP_MAX_CONNS":         "5000",
+		"RESET_TOKEN_TTL":        "1h",
+		"APP_URL":                "https://app.example.com/",
+		"RATE_LIMIT_FORGOT_IP":   "3/1m",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -103,12 +110,22 @@ func TestSettings(t *testing.T) {
 		!cfg.SignInUserLimit.Unlimited() || cfg.RedisURL != "redis://127.0.0.1:6379/0" ||
 		!reflect.DeepEqual(cfg.TrustedProxies, []string{"10.0.0.0/8", "192.168.1.10"}) || cfg.JWTKeyFile != "/etc/jwtauth/key.pem" || len(cfg.JWTPreviousSecrets) != 2 ||
 		string(cfg.JWTPreviousSecrets[1]) != previous2 || cfg.HTTPReadTimeout != time.Minute ||
-		cfg.HTTPMaxConnsPerIP != 0 || cfg.HTTPMaxConns != 5000 {
+		cfg.HTTPMaxConnsPerIP != 0 || cfg.HTTPMaxConns != 5000 || cfg.ResetTokenTTL != time.Hour ||
+		cfg.AppURL != "https://app.example.com" || cfg.PublicURL != "http://localhost:9090" ||
+		cfg.ForgotIPLimit != (ratelimit.Rate{Count: 3, Period: time.Minute}) {
 		t.Errorf("got %+v", cfg)
 	}
 	cfg, err = config.Load(env(map[string]string{"ADDR": "127.0.0.1:7000", "PORT": "1"}))
-	if err != nil || cfg.Addr != "127.0.0.1:7000" {
-		t.Errorf("ADDR: %q %v", cfg.Addr, err)
+	if err != nil || cfg.Addr != "127.0.0.1:7000" || cfg.PublicURL != "http://127.0.0.1:7000" {
+		t.Errorf("ADDR: %q %q %v", cfg.Addr, cfg.PublicURL, err)
+	}
+	cfg, err = config.Load(env(map[string]string{"ADDR": "[::]:7000", "PUBLIC_URL": "https://auth.example.com/jwtauth/"}))
+	if err != nil || cfg.PublicURL != "https://auth.example.com/jwtauth" {
+		t.Errorf("PUBLIC_URL: %q %v", cfg.PublicURL, err)
+	}
+	cfg, err = config.Load(env(map[string]string{"ADDR": "[::]:7000"}))
+	if err != nil || cfg.PublicURL != "http://localhost:7000" {
+		t.Errorf("PUBLIC_URL from a wildcard ADDR: %q %v", cfg.PublicURL, err)
 	}
 }
 
@@ -152,6 +169,12 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"RATE_LIMIT_SIGNIN_USER": "10/forever"}, "RATE_LIMIT_SIGNIN_USER"},
 		{map[string]string{"RATE_LIMIT_SIGNUP_IP": "-5/1h"}, "RATE_LIMIT_SIGNUP_IP"},
 		{map[string]string{"RATE_LIMIT_REFRESH_IP": "x"}, "RATE_LIMIT_REFRESH_IP"},
+		{map[string]string{"RATE_LIMIT_FORGOT_IP": "x"}, "RATE_LIMIT_FORGOT_IP"},
+		{map[string]string{"RATE_LIMIT_FORGOT_EMAIL": "5"}, "RATE_LIMIT_FORGOT_EMAIL"},
+		{map[string]string{"RESET_TOKEN_TTL": "10s"}, "RESET_TOKEN_TTL"},
+		{map[string]string{"APP_URL": "app.example.com"}, "APP_URL"},
+		{map[string]string{"APP_URL": "javascript:alert(1)"}, "APP_URL"},
+		{map[string]string{"PUBLIC_URL": "https://auth.example.com/?x=1"}, "PUBLIC_URL"},
 		{map[string]string{"HASH_WORKERS": "-1"}, "HASH_WORKERS"},
 		{map[string]string{"HASH_QUEUE": "many"}, "HASH_QUEUE"},
 		{map[string]string{"HASH_MAX_WAIT": "0"}, "HASH_MAX_WAIT"},

@@ -18,7 +18,7 @@ import (
 
 // mailingServer is a server whose mail is delivered, through a real sender
 // and SMTP conversation, to a test SMTP server.
-func mailingServer(t *testing.T, driver string) (*testServer, *mailtest.Server) {
+func mailingServer(t *testing.T, driver string, edit ...func(*auth.Options)) (*testServer, *mailtest.Server) {
 	t.Helper()
 	smtpd := mailtest.NewServer(t, mailtest.Options{})
 	templates, err := mail.LoadTemplates("")
@@ -42,7 +42,8 @@ func mailingServer(t *testing.T, driver string) (*testServer, *mailtest.Server) 
 	done := make(chan struct{})
 	go func() { sender.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	s := serverOn(t, db, func(o *auth.Options) { o.Templates, o.MailWritten = templates, sender.Wake })
+	edit = append([]func(*auth.Options){func(o *auth.Options) { o.Templates, o.MailWritten = templates, sender.Wake }}, edit...)
+	s := serverOn(t, db, edit...)
 	return s, smtpd
 }
 

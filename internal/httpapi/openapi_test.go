@@ -30,6 +30,8 @@ var loadOpenAPI = sync.OnceValues(func() (*openapi3.T, error) {
 	if err := doc.Validate(context.Background()); err != nil {
 		return nil, fmt.Errorf("invalid OpenAPI document: %w", err)
 	}
+	// The pages answer HTML, checked as the text it is.
+	openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.PlainBodyDecoder)
 	return doc, nil
 })
 

@@ -31,6 +31,8 @@ type Options struct {
 	TrustedProxies []string
 	// Per-client-address limits; the zero Rule does not limit.
 	SignInLimit, SignUpLimit, RefreshLimit ratelimit.Rule
+	// ForgotLimit limits password-reset requests per client address.
+	ForgotLimit ratelimit.Rule
 	// Logger receives access logs, internal errors and recovered panics.
 	Logger *slog.Logger
 	// AccessLog writes one line per request to Logger (probes at debug level).
@@ -105,6 +107,8 @@ func NewHandler(svc *auth.Service, opts Options) (*Handler, error) {
 	r.GET("/healthz", healthz)
 	r.GET("/readyz", a.handle(a.readyz))
 	r.GET("/.well-known/jwks.json", a.jwks)
+	r.GET("/reset-password", a.showResetPage)
+	r.POST("/reset-password", a.submitResetPage)
 	r.GET("/api/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openAPI) })
 	if opts.Metrics != nil && opts.MetricsRoute {
 		r.GET("/metrics", gin.WrapH(opts.Metrics.Handler()))
@@ -116,6 +120,8 @@ func NewHandler(svc *auth.Service, opts Options) (*Handler, error) {
 	authAPI.POST("/refreshtoken", a.limit(opts.RefreshLimit, "refresh requests"), a.handle(a.refreshToken))
 	authAPI.POST("/signout", a.requireToken(), a.handle(a.signOut))
 	authAPI.POST("/change-password", a.requireToken(), a.limit(opts.SignInLimit, "sign-in attempts"), a.handle(a.changePassword))
+	authAPI.POST("/forgot-password", a.limit(opts.ForgotLimit, "password reset requests"), a.handle(a.forgotPassword))
+	authAPI.POST("/reset-password", a.handle(a.resetPassword))
 	authAPI.DELETE("/me", a.requireToken(), a.limit(opts.SignInLimit, "sign-in attempts"), a.handle(a.deleteAccount))
 
 	test := r.Group("/api/test")
@@ -130,6 +136,7 @@ func NewHandler(svc *auth.Service, opts Options) (*Handler, error) {
 	admin.PUT("/users/:id/roles", a.handle(a.setRoles))
 	admin.DELETE("/users/:id", a.handle(a.deleteUser))
 	admin.POST("/users/:id/signout", a.handle(a.signOutUser))
+	admin.POST("/users/:id/password-reset", a.handle(a.sendPasswordReset))
 
 	return &Handler{Handler: expressPaths(r), engine: r}, nil
 }

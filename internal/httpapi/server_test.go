@@ -68,6 +68,7 @@ func defaultOptions(c *clock) auth.Options {
 		HashWorkers:       runtime.GOMAXPROCS(0),
 		HashQueue:         64,
 		HashMaxWait:       3 * time.Second,
+		ResetTokenTTL:     30 * time.Minute,
 		Now:               c.Now,
 	}
 }
@@ -89,13 +90,19 @@ func startServer(t testing.TB, db *gorm.DB, editHTTP func(*httpapi.Options), edi
 	t.Helper()
 	c := newClock()
 	opts := defaultOptions(c)
+	// The server's address is known before it serves, so that the links in
+	// its mail point at it.
+	srv := httptest.NewUnstartedServer(nil)
+	opts.ResetURL = "http://" + srv.Listener.Addr().String() + "/reset-password"
 	for _, e := range edit {
 		e(&opts)
 	}
 	svc, err := auth.New(db, opts)
 	if err != nil {
+		srv.Close()
 		t.Fatal(err)
 	}
+	t.Cleanup(svc.Close) // before the database closes
 	httpOpts := httpapi.Options{CORSOrigins: []string{"http://localhost:8081"}, Logger: opts.Logger}
 	if editHTTP != nil {
 		editHTTP(&httpOpts)
@@ -108,7 +115,8 @@ func startServer(t testing.TB, db *gorm.DB, editHTTP func(*httpapi.Options), edi
 	if tt, ok := t.(*testing.T); ok {
 		handler = validating(tt, h) // every response of every test is checked against the OpenAPI document
 	}
-	srv := httptest.NewServer(handler)
+	srv.Config.Handler = handler
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return &testServer{Server: srv, db: db, svc: svc, clock: c}
 }

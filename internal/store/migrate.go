@@ -22,7 +22,8 @@ type ddl struct {
 	addNotBefore string
 	// ownTables are jwtauth's additions, named and shaped after the
 	// original's conventions (camelCase columns, createdAt/updatedAt):
-	// sessions and their refresh tokens, and the outbox of mail to send.
+	// sessions and their refresh tokens, the outbox of mail to send, and
+	// password-reset tokens.
 	ownTables []string
 }
 
@@ -79,6 +80,14 @@ var dialects = map[string]ddl{
 				"`createdAt` datetime NOT NULL, `updatedAt` datetime NOT NULL, " +
 				"PRIMARY KEY (`id`), UNIQUE KEY `messageId` (`messageId`), KEY `nextAttemptAt` (`nextAttemptAt`)" +
 				") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+			"CREATE TABLE IF NOT EXISTS `passwordResetTokens` (" +
+				"`id` bigint NOT NULL AUTO_INCREMENT, `userId` int(11) NOT NULL, " +
+				"`tokenHash` char(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, " +
+				"`expiresAt` datetime NOT NULL, `usedAt` datetime DEFAULT NULL, " +
+				"`createdAt` datetime NOT NULL, `updatedAt` datetime NOT NULL, " +
+				"PRIMARY KEY (`id`), UNIQUE KEY `tokenHash` (`tokenHash`), KEY `userId` (`userId`), " +
+				"FOREIGN KEY (`userId`) REFERENCES `users` (`id`) ON DELETE CASCADE ON UPDATE CASCADE" +
+				") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
 		},
 	},
 	// PostgreSQL: the tables Sequelize creates there for the original,
@@ -128,6 +137,13 @@ var dialects = map[string]ddl{
 				`"sentAt" TIMESTAMP WITH TIME ZONE, "lastError" TEXT, ` +
 				`"createdAt" TIMESTAMP WITH TIME ZONE NOT NULL, "updatedAt" TIMESTAMP WITH TIME ZONE NOT NULL)`,
 			`CREATE INDEX IF NOT EXISTS "mailOutbox_nextAttemptAt" ON "mailOutbox" ("nextAttemptAt")`,
+			`CREATE TABLE IF NOT EXISTS "passwordResetTokens" (` +
+				`"id" BIGSERIAL PRIMARY KEY, ` +
+				`"userId" INTEGER NOT NULL REFERENCES "users" ("id") ON DELETE CASCADE ON UPDATE CASCADE, ` +
+				`"tokenHash" CHAR(64) COLLATE "C" NOT NULL UNIQUE, ` +
+				`"expiresAt" TIMESTAMP WITH TIME ZONE NOT NULL, "usedAt" TIMESTAMP WITH TIME ZONE, ` +
+				`"createdAt" TIMESTAMP WITH TIME ZONE NOT NULL, "updatedAt" TIMESTAMP WITH TIME ZONE NOT NULL)`,
+			`CREATE INDEX IF NOT EXISTS "passwordResetTokens_userId" ON "passwordResetTokens" ("userId")`,
 		},
 	},
 	DriverSQLite: {
@@ -170,6 +186,12 @@ var dialects = map[string]ddl{
 				"claimedBy VARCHAR(64), claimedUntil DATETIME, sentAt DATETIME, lastError TEXT, " +
 				"createdAt DATETIME NOT NULL, updatedAt DATETIME NOT NULL)",
 			"CREATE INDEX IF NOT EXISTS mailOutbox_nextAttemptAt ON mailOutbox (nextAttemptAt)",
+			"CREATE TABLE IF NOT EXISTS passwordResetTokens (" +
+				"id INTEGER PRIMARY KEY AUTOINCREMENT, " +
+				"userId INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE ON UPDATE CASCADE, " +
+				"tokenHash CHAR(64) NOT NULL UNIQUE, expiresAt DATETIME NOT NULL, usedAt DATETIME, " +
+				"createdAt DATETIME NOT NULL, updatedAt DATETIME NOT NULL)",
+			"CREATE INDEX IF NOT EXISTS passwordResetTokens_userId ON passwordResetTokens (userId)",
 		},
 	},
 }

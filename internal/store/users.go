@@ -27,6 +27,23 @@ func FindUserByUsername(ctx context.Context, db *gorm.DB, name string) (User, er
 	return u, nil
 }
 
+// FindUserByEmail returns the user whose email equals email, ignoring
+// case (as FindUserByUsername compares), or ErrNotFound.
+func FindUserByEmail(ctx context.Context, db *gorm.DB, email string) (User, error) {
+	db, done := on(ctx, db)
+	defer done()
+	var u User
+	key := Key(email)
+	err := db.Where("? = ?", col("emailKey"), key).Take(&u).Error
+	if err == nil && u.EmailKey != key {
+		err = gorm.ErrRecordNotFound
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("find user by email: %w", translate(err))
+	}
+	return u, nil
+}
+
 // Taken reports whether a username or an email is already in use, ignoring
 // case. It lets signup answer before spending a bcrypt hash; the unique
 // indexes still decide when two signups race.
