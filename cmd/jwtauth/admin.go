@@ -49,25 +49,15 @@ func createAdmin(ctx context.Context, args []string, getenv func(string) string,
 	if username == "" || email == "" {
 		return usageError{"create-admin: --username and --email are required"}
 	}
-	password := getenv("ADMIN_PASSWORD")
-	if password == "" {
-		if password, err = readPassword("create-admin", "ADMIN_PASSWORD", stdin, stderr, username); err != nil {
-			return err
-		}
-	}
-	a, err := openDatabase(ctx, getenv, stderr)
+	password, err := passwordFor("create-admin", "ADMIN_PASSWORD", getenv, stdin, stderr, username)
 	if err != nil {
 		return err
 	}
-	defer a.close()
-	// The service here signs no token and counts no attempt: a throwaway
-	// secret, no signing key file, no rate limits, no Redis, no metrics.
-	opts := a.authOptions()
-	opts.Secret = throwawaySecret()
-	svc, err := auth.New(a.db, opts)
+	svc, done, err := commandService(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
+	defer done()
 	id, err := svc.CreateAdmin(ctx, username, email, password)
 	if err != nil {
 		return fmt.Errorf("create-admin: %w", err)
@@ -93,29 +83,48 @@ func resetPassword(ctx context.Context, args []string, getenv func(string) strin
 	if username == "" {
 		return usageError{"reset-password: --username is required"}
 	}
-	password := getenv("NEW_PASSWORD")
-	if password == "" {
-		if password, err = readPassword("reset-password", "NEW_PASSWORD", stdin, stderr, username); err != nil {
-			return err
-		}
-	}
-	a, err := openDatabase(ctx, getenv, stderr)
+	password, err := passwordFor("reset-password", "NEW_PASSWORD", getenv, stdin, stderr, username)
 	if err != nil {
 		return err
 	}
-	defer a.close()
-	opts := a.authOptions()
-	opts.Secret = throwawaySecret()
-	svc, err := auth.New(a.db, opts)
+	svc, done, err := commandService(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
+	defer done()
 	id, err := svc.ResetPasswordByName(ctx, username, password)
 	if err != nil {
 		return fmt.Errorf("reset-password: %w", err)
 	}
 	fmt.Fprintf(stdout, "password of %q (id %d) reset; every session of theirs is signed out\n", username, id)
 	return nil
+}
+
+// commandService opens the database and builds the service a command
+// needs. It signs no token and counts no attempt: a throwaway secret, no
+// signing key file, no rate limits, no Redis, no metrics, no mail sender.
+func commandService(ctx context.Context, getenv func(string) string, stderr io.Writer) (*auth.Service, func(), error) {
+	a, err := openDatabase(ctx, getenv, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := a.authOptions()
+	opts.Secret = throwawaySecret()
+	svc, err := auth.New(a.db, opts)
+	if err != nil {
+		a.close()
+		return nil, nil, err
+	}
+	return svc, func() { svc.Close(); a.close() }, nil
+}
+
+// passwordFor is the password a command sets: from variable, or read from
+// stdin.
+func passwordFor(command, variable string, getenv func(string) string, stdin io.Reader, stderr io.Writer, username string) (string, error) {
+	if password := getenv(variable); password != "" {
+		return password, nil
+	}
+	return readPassword(command, variable, stdin, stderr, username)
 }
 
 // readPassword reads the password for command: asked for twice without
