@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"sync"
 	"testing"
@@ -17,16 +16,7 @@ import (
 // its return while the signout runs, so the race is played every time.
 func TestCheckStartedBeforeSignOutIsNotCached(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, driver string) {
-		secret := make([]byte, 32)
-		rand.Read(secret)
-		svc, err := New(storetest.Open(t, driver), Options{
-			Secret: secret, AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, SessionMaxAge: 48 * time.Hour,
-			BcryptCost: 4, AuthzCacheTTL: time.Hour, AllowCommonPasswords: true,
-			PasswordMinLength: 8, HashWorkers: 1, HashQueue: 64, HashMaxWait: 3 * time.Second, ResetTokenTTL: 30 * time.Minute,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		svc, _ := newTestService(t, driver, func(o *Options) { o.AuthzCacheTTL = time.Hour })
 		ctx := context.Background()
 		id, err := svc.CreateAdmin(ctx, "member", "member@example.com", "password-1")
 		if err != nil {

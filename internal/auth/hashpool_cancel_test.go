@@ -8,10 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"jwtauth/internal/bcrypt"
 	"jwtauth/internal/metrics"
 	"jwtauth/internal/store"
-	"jwtauth/internal/store/storetest"
 )
 
 // A client that goes away while its signin waits for a hashing slot is
@@ -19,21 +17,12 @@ import (
 // would page an operator about capacity every time a browser tab closes.
 // Turning a caller away for a full queue still counts.
 func TestCancelledWaitIsNotBusy(t *testing.T) {
-	db := storetest.Open(t, store.DriverSQLite)
 	m := metrics.New()
-	svc, err := New(db, Options{
-		Secret: []byte("0123456789abcdefghijklmnopqrstuvwxyzABCDEF"), AccessTokenTTL: time.Hour,
-		RefreshTokenTTL: time.Hour, SessionMaxAge: time.Hour, BcryptCost: bcrypt.MinCost,
-		HashWorkers: 1, HashQueue: 1, HashMaxWait: time.Minute, ResetTokenTTL: 30 * time.Minute, PasswordMinLength: 8,
-		CountEvent: m.CountEvent,
+	svc, _ := newTestService(t, store.DriverSQLite, func(o *Options) {
+		o.HashWorkers, o.HashQueue, o.HashMaxWait = 1, 1, time.Minute
+		o.CountEvent = m.CountEvent
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hash, _ := bcrypt.GenerateFromPassword([]byte("password-1"), bcrypt.MinCost)
-	if err := store.CreateUser(context.Background(), db, &store.User{Username: "queued", Email: "queued@example.com", Password: string(hash)}, []int64{1}); err != nil {
-		t.Fatal(err)
-	}
+	addUser(t, svc, "queued", "password-1")
 	release, err := svc.hashes.acquire(context.Background()) // the only worker is taken
 	if err != nil {
 		t.Fatal(err)

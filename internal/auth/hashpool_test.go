@@ -2,30 +2,20 @@ package auth
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"testing"
 	"time"
 
-	"jwtauth/internal/bcrypt"
 	"jwtauth/internal/store"
-	"jwtauth/internal/store/storetest"
 )
 
 // HASH_QUEUE=0 means nothing waits for a hash: with the only worker busy,
 // a signup is turned away at once, however long HashMaxWait would let it
 // wait in a queue.
 func TestNoHashQueueTurnsAwayAtOnce(t *testing.T) {
-	secret := make([]byte, 32)
-	rand.Read(secret)
-	svc, err := New(storetest.Open(t, store.DriverSQLite), Options{
-		Secret: secret, AccessTokenTTL: time.Hour, RefreshTokenTTL: time.Hour, SessionMaxAge: time.Hour,
-		BcryptCost: bcrypt.MinCost, PasswordMinLength: 8, AllowCommonPasswords: true,
-		HashWorkers: 1, HashQueue: 0, HashMaxWait: time.Hour, ResetTokenTTL: 30 * time.Minute,
+	svc, _ := newTestService(t, store.DriverSQLite, func(o *Options) {
+		o.HashWorkers, o.HashQueue, o.HashMaxWait = 1, 0, time.Hour
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	release, err := svc.hashes.acquire(context.Background()) // the only worker is taken
 	if err != nil {
 		t.Fatal(err)

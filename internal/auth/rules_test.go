@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -18,39 +17,6 @@ import (
 // The rules of the service, checked on the service itself over a real
 // database on every engine; the HTTP tests check the same rules through
 // the API.
-
-// testClock is a settable clock for the service.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *testClock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
-
-// newTestService is a service with the server's defaults, but the cheapest
-// bcrypt cost, on a fresh database of driver.
-func newTestService(t *testing.T, driver string, edit ...func(*Options)) (*Service, *testClock) {
-	t.Helper()
-	secret := make([]byte, 32)
-	rand.Read(secret)
-	clock := &testClock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
-	opts := Options{
-		Secret: secret, AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, SessionMaxAge: 30 * 24 * time.Hour,
-		RefreshReuseGrace: 10 * time.Second, BcryptCost: bcrypt.MinCost, PasswordMinLength: 8,
-		SignupAllowRoles: []string{RoleUser}, AuthzCacheTTL: 5 * time.Second,
-		HashWorkers: 2, HashQueue: 64, HashMaxWait: 3 * time.Second, ResetTokenTTL: 30 * time.Minute, Now: clock.Now,
-	}
-	for _, e := range edit {
-		e(&opts)
-	}
-	svc, err := New(storetest.Open(t, driver), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return svc, clock
-}
 
 func wantErr(t *testing.T, what string, err, want error) {
 	t.Helper()
@@ -207,14 +173,7 @@ func TestSignInUpgradesTheHash(t *testing.T) {
 		t.Parallel()
 		svc, _ := newTestService(t, driver, func(o *Options) { o.BcryptCost = bcrypt.MinCost + 1 })
 		ctx := context.Background()
-		old, err := bcrypt.GenerateFromPassword([]byte("password-1"), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u := store.User{Username: "legacy", Email: "legacy@example.com", Password: string(old)}
-		if err := store.CreateUser(ctx, svc.db, &u, []int64{1}); err != nil {
-			t.Fatal(err)
-		}
+		addUser(t, svc, "legacy", "password-1")
 		cost := func() int {
 			got, err := store.FindUserByUsername(ctx, svc.db, "legacy")
 			if err != nil {
@@ -226,7 +185,7 @@ func TestSignInUpgradesTheHash(t *testing.T) {
 			}
 			return c
 		}
-		_, err = svc.SignIn(ctx, "legacy", "wrong-password")
+		_, err := svc.SignIn(ctx, "legacy", "wrong-password")
 		wantErr(t, "wrong password", err, ErrInvalidPassword)
 		if c := cost(); c != bcrypt.MinCost {
 			t.Errorf("after a wrong password the cost is %d, want it unchanged", c)

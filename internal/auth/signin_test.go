@@ -6,32 +6,21 @@ import (
 	"testing"
 	"time"
 
-	"jwtauth/internal/bcrypt"
 	"jwtauth/internal/ratelimit"
 	"jwtauth/internal/store"
-	"jwtauth/internal/store/storetest"
 )
 
 // A signin turned away because hashing is busy counts no attempt and
 // stores no counter: a flood that only earns 503s costs no memory and
 // uses up nobody's allowance.
 func TestBusySignInCountsNothing(t *testing.T) {
-	db := storetest.Open(t, store.DriverSQLite)
 	counters := ratelimit.NewMemory(nil)
-	svc, err := New(db, Options{
-		Secret: []byte("0123456789abcdefghijklmnopqrstuvwxyzABCDEF"), AccessTokenTTL: time.Hour,
-		RefreshTokenTTL: time.Hour, SessionMaxAge: time.Hour, BcryptCost: bcrypt.MinCost,
-		HashWorkers: 1, HashQueue: 1, HashMaxWait: time.Millisecond, ResetTokenTTL: 30 * time.Minute, PasswordMinLength: 8,
-		SignInAccountAddressLimit: ratelimit.NewRule("signin-user-ip", ratelimit.Rate{Count: 2, Period: time.Hour}, counters),
-		SignInAccountLimit:        ratelimit.NewRule("signin-user", ratelimit.Rate{Count: 50, Period: time.Hour}, counters),
+	svc, _ := newTestService(t, store.DriverSQLite, func(o *Options) {
+		o.HashWorkers, o.HashQueue, o.HashMaxWait = 1, 1, time.Millisecond
+		o.SignInAccountAddressLimit = ratelimit.NewRule("signin-user-ip", ratelimit.Rate{Count: 2, Period: time.Hour}, counters)
+		o.SignInAccountLimit = ratelimit.NewRule("signin-user", ratelimit.Rate{Count: 50, Period: time.Hour}, counters)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hash, _ := bcrypt.GenerateFromPassword([]byte("password-1"), bcrypt.MinCost)
-	if err := store.CreateUser(context.Background(), db, &store.User{Username: "busy", Email: "busy@example.com", Password: string(hash)}, []int64{1}); err != nil {
-		t.Fatal(err)
-	}
+	addUser(t, svc, "busy", "password-1")
 	ctx := WithClient(context.Background(), Client{IP: "192.0.2.1"})
 
 	release, err := svc.hashes.acquire(ctx) // the only worker is taken
