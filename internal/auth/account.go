@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -33,14 +34,7 @@ func (s *Service) SetPassword(ctx context.Context, userID int64, password string
 	}
 	now := s.now().UTC()
 	err = store.Transaction(ctx, s.db, func(tx *gorm.DB) error {
-		if err := store.SetPassword(ctx, tx, userID, hash); err != nil {
-			return err
-		}
-		if err := store.VoidResetTokens(ctx, tx, userID, now); err != nil {
-			return err
-		}
-		_, err := endEverySession(ctx, tx, userID, store.RevokedPassword, now)
-		return err
+		return replacePassword(ctx, tx, userID, hash, 0, now)
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return ErrUserNotFound
@@ -51,6 +45,23 @@ func (s *Service) SetPassword(ctx context.Context, userID int64, password string
 	s.authz.forget(userID, -1)
 	s.event(ctx, slog.LevelInfo, EventPasswordChanged, slog.Int64("user_id", userID))
 	return nil
+}
+
+// replacePassword stores hash as the user's password, in tx, and ends
+// what the old password opened: the user's reset links, every session but
+// keep (0: none), and the user's tokens without a session. Every way a
+// password changes goes through it.
+func replacePassword(ctx context.Context, tx *gorm.DB, userID int64, hash string, keep int64, now time.Time) error {
+	if err := store.SetPassword(ctx, tx, userID, hash); err != nil {
+		return err
+	}
+	if err := store.VoidResetTokens(ctx, tx, userID, now); err != nil {
+		return err
+	}
+	if _, err := store.RevokeUserSessionsBut(ctx, tx, userID, keep, store.RevokedPassword, now); err != nil {
+		return err
+	}
+	return store.SetTokensNotBefore(ctx, tx, userID, now)
 }
 
 // ResetPasswordByName sets the password of the user named username
@@ -98,16 +109,7 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	}
 	now := s.now().UTC()
 	err = store.Transaction(ctx, s.db, func(tx *gorm.DB) error {
-		if err := store.SetPassword(ctx, tx, u.ID, hash); err != nil {
-			return err
-		}
-		if err := store.VoidResetTokens(ctx, tx, u.ID, now); err != nil {
-			return err
-		}
-		if _, err := store.RevokeUserSessionsBut(ctx, tx, u.ID, p.SessionID, store.RevokedPassword, now); err != nil {
-			return err
-		}
-		if err := store.SetTokensNotBefore(ctx, tx, u.ID, now); err != nil {
+		if err := replacePassword(ctx, tx, u.ID, hash, p.SessionID, now); err != nil {
 			return err
 		}
 		return s.enqueueMail(ctx, tx, u.Email, mail.TemplatePasswordChanged, map[string]any{"Username": u.Username})

@@ -165,13 +165,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) err
 		if err != nil {
 			return err
 		}
-		if err := store.SetPassword(ctx, tx, t.UserID, hash); err != nil {
-			return err
-		}
-		if err := store.VoidResetTokens(ctx, tx, t.UserID, now); err != nil {
-			return err
-		}
-		if _, err := endEverySession(ctx, tx, t.UserID, store.RevokedPassword, now); err != nil {
+		if err := replacePassword(ctx, tx, t.UserID, hash, 0, now); err != nil {
 			return err
 		}
 		return s.enqueueMail(ctx, tx, found.Email, mail.TemplatePasswordChanged, map[string]any{"Username": found.Username})
