@@ -20,10 +20,14 @@ type ddl struct {
 	// addNotBefore adds users.tokensNotBefore: when the user last signed
 	// out everywhere, which ends their tokens that have no session.
 	addNotBefore string
+	// addVerifiedAt adds users.emailVerifiedAt: when the address was
+	// proven (NULL: never, as for every account the original created).
+	addVerifiedAt string
 	// ownTables are jwtauth's additions, named and shaped after the
 	// original's conventions (camelCase columns, createdAt/updatedAt):
 	// sessions and their refresh tokens, the outbox of mail to send, and
-	// password-reset tokens.
+	// password-reset tokens, email-verification tokens, and settings
+	// jwtauth keeps for itself (when email verification became required).
 	ownTables []string
 }
 
@@ -52,7 +56,8 @@ var dialects = map[string]ddl{
 		addKeys: "ALTER TABLE `users` " +
 			"ADD COLUMN `usernameKey` varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL, " +
 			"ADD COLUMN `emailKey` varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL",
-		addNotBefore: "ALTER TABLE `users` ADD COLUMN `tokensNotBefore` datetime DEFAULT NULL",
+		addNotBefore:  "ALTER TABLE `users` ADD COLUMN `tokensNotBefore` datetime DEFAULT NULL",
+		addVerifiedAt: "ALTER TABLE `users` ADD COLUMN `emailVerifiedAt` datetime DEFAULT NULL",
 		ownTables: []string{
 			"CREATE TABLE IF NOT EXISTS `userSessions` (" +
 				"`id` bigint NOT NULL AUTO_INCREMENT, `userId` int(11) NOT NULL, " +
@@ -88,6 +93,18 @@ var dialects = map[string]ddl{
 				"PRIMARY KEY (`id`), UNIQUE KEY `tokenHash` (`tokenHash`), KEY `userId` (`userId`), " +
 				"FOREIGN KEY (`userId`) REFERENCES `users` (`id`) ON DELETE CASCADE ON UPDATE CASCADE" +
 				") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+			"CREATE TABLE IF NOT EXISTS `emailVerificationTokens` (" +
+				"`id` bigint NOT NULL AUTO_INCREMENT, `userId` int(11) NOT NULL, `email` varchar(255) NOT NULL, " +
+				"`tokenHash` char(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, " +
+				"`expiresAt` datetime NOT NULL, `usedAt` datetime DEFAULT NULL, " +
+				"`createdAt` datetime NOT NULL, `updatedAt` datetime NOT NULL, " +
+				"PRIMARY KEY (`id`), UNIQUE KEY `tokenHash` (`tokenHash`), KEY `userId` (`userId`), " +
+				"FOREIGN KEY (`userId`) REFERENCES `users` (`id`) ON DELETE CASCADE ON UPDATE CASCADE" +
+				") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+			"CREATE TABLE IF NOT EXISTS `jwtauthSettings` (" +
+				"`name` varchar(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, `value` varchar(255) NOT NULL, " +
+				"`createdAt` datetime NOT NULL, `updatedAt` datetime NOT NULL, " +
+				"PRIMARY KEY (`name`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
 		},
 	},
 	// PostgreSQL: the tables Sequelize creates there for the original,
@@ -112,7 +129,8 @@ var dialects = map[string]ddl{
 		// "C": compare the folded keys byte for byte, like utf8mb4_bin.
 		addKeys: `ALTER TABLE "users" ADD COLUMN "usernameKey" VARCHAR(255) COLLATE "C", ` +
 			`ADD COLUMN "emailKey" VARCHAR(255) COLLATE "C"`,
-		addNotBefore: `ALTER TABLE "users" ADD COLUMN "tokensNotBefore" TIMESTAMP WITH TIME ZONE`,
+		addNotBefore:  `ALTER TABLE "users" ADD COLUMN "tokensNotBefore" TIMESTAMP WITH TIME ZONE`,
+		addVerifiedAt: `ALTER TABLE "users" ADD COLUMN "emailVerifiedAt" TIMESTAMP WITH TIME ZONE`,
 		ownTables: []string{
 			`CREATE TABLE IF NOT EXISTS "userSessions" (` +
 				`"id" BIGSERIAL PRIMARY KEY, ` +
@@ -144,6 +162,16 @@ var dialects = map[string]ddl{
 				`"expiresAt" TIMESTAMP WITH TIME ZONE NOT NULL, "usedAt" TIMESTAMP WITH TIME ZONE, ` +
 				`"createdAt" TIMESTAMP WITH TIME ZONE NOT NULL, "updatedAt" TIMESTAMP WITH TIME ZONE NOT NULL)`,
 			`CREATE INDEX IF NOT EXISTS "passwordResetTokens_userId" ON "passwordResetTokens" ("userId")`,
+			`CREATE TABLE IF NOT EXISTS "emailVerificationTokens" (` +
+				`"id" BIGSERIAL PRIMARY KEY, ` +
+				`"userId" INTEGER NOT NULL REFERENCES "users" ("id") ON DELETE CASCADE ON UPDATE CASCADE, ` +
+				`"email" VARCHAR(255) NOT NULL, "tokenHash" CHAR(64) COLLATE "C" NOT NULL UNIQUE, ` +
+				`"expiresAt" TIMESTAMP WITH TIME ZONE NOT NULL, "usedAt" TIMESTAMP WITH TIME ZONE, ` +
+				`"createdAt" TIMESTAMP WITH TIME ZONE NOT NULL, "updatedAt" TIMESTAMP WITH TIME ZONE NOT NULL)`,
+			`CREATE INDEX IF NOT EXISTS "emailVerificationTokens_userId" ON "emailVerificationTokens" ("userId")`,
+			`CREATE TABLE IF NOT EXISTS "jwtauthSettings" (` +
+				`"name" VARCHAR(64) COLLATE "C" PRIMARY KEY, "value" VARCHAR(255) NOT NULL, ` +
+				`"createdAt" TIMESTAMP WITH TIME ZONE NOT NULL, "updatedAt" TIMESTAMP WITH TIME ZONE NOT NULL)`,
 		},
 	},
 	DriverSQLite: {
@@ -164,7 +192,8 @@ var dialects = map[string]ddl{
 		},
 		addKeys: "ALTER TABLE users ADD COLUMN usernameKey VARCHAR(255);" +
 			"ALTER TABLE users ADD COLUMN emailKey VARCHAR(255)",
-		addNotBefore: "ALTER TABLE users ADD COLUMN tokensNotBefore DATETIME",
+		addNotBefore:  "ALTER TABLE users ADD COLUMN tokensNotBefore DATETIME",
+		addVerifiedAt: "ALTER TABLE users ADD COLUMN emailVerifiedAt DATETIME",
 		ownTables: []string{
 			"CREATE TABLE IF NOT EXISTS userSessions (" +
 				"id INTEGER PRIMARY KEY AUTOINCREMENT, " +
@@ -192,6 +221,16 @@ var dialects = map[string]ddl{
 				"tokenHash CHAR(64) NOT NULL UNIQUE, expiresAt DATETIME NOT NULL, usedAt DATETIME, " +
 				"createdAt DATETIME NOT NULL, updatedAt DATETIME NOT NULL)",
 			"CREATE INDEX IF NOT EXISTS passwordResetTokens_userId ON passwordResetTokens (userId)",
+			"CREATE TABLE IF NOT EXISTS emailVerificationTokens (" +
+				"id INTEGER PRIMARY KEY AUTOINCREMENT, " +
+				"userId INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE ON UPDATE CASCADE, " +
+				"email VARCHAR(255) NOT NULL, tokenHash CHAR(64) NOT NULL UNIQUE, " +
+				"expiresAt DATETIME NOT NULL, usedAt DATETIME, " +
+				"createdAt DATETIME NOT NULL, updatedAt DATETIME NOT NULL)",
+			"CREATE INDEX IF NOT EXISTS emailVerificationTokens_userId ON emailVerificationTokens (userId)",
+			"CREATE TABLE IF NOT EXISTS jwtauthSettings (" +
+				"name VARCHAR(64) NOT NULL PRIMARY KEY, value VARCHAR(255) NOT NULL, " +
+				"createdAt DATETIME NOT NULL, updatedAt DATETIME NOT NULL)",
 		},
 	},
 }
@@ -281,6 +320,11 @@ func migrate(db *gorm.DB, d ddl) error {
 	if !db.Migrator().HasColumn(&User{}, "tokensNotBefore") {
 		if err := db.Exec(d.addNotBefore).Error; err != nil {
 			return fmt.Errorf("migrate: add tokensNotBefore column: %w", translate(err))
+		}
+	}
+	if !db.Migrator().HasColumn(&User{}, "emailVerifiedAt") {
+		if err := db.Exec(d.addVerifiedAt).Error; err != nil {
+			return fmt.Errorf("migrate: add emailVerifiedAt column: %w", translate(err))
 		}
 	}
 	indexed := true

@@ -14,14 +14,18 @@ import (
 // jwtauth's additions: the folded forms that the unique indexes cover, so
 // that "Alice" and "alice" are one account on every engine.
 type User struct {
-	ID          int64     `gorm:"column:id;primaryKey"`
-	Username    string    `gorm:"column:username"`
-	Email       string    `gorm:"column:email"`
-	Password    string    `gorm:"column:password"`
-	UsernameKey string    `gorm:"column:usernameKey"`
-	EmailKey    string    `gorm:"column:emailKey"`
-	CreatedAt   time.Time `gorm:"column:createdAt"`
-	UpdatedAt   time.Time `gorm:"column:updatedAt"`
+	ID          int64  `gorm:"column:id;primaryKey"`
+	Username    string `gorm:"column:username"`
+	Email       string `gorm:"column:email"`
+	Password    string `gorm:"column:password"`
+	UsernameKey string `gorm:"column:usernameKey"`
+	EmailKey    string `gorm:"column:emailKey"`
+	// EmailVerifiedAt is when the account proved it reads Email (by a
+	// link mailed there); nil until then, and for every account the
+	// original created.
+	EmailVerifiedAt *time.Time `gorm:"column:emailVerifiedAt"`
+	CreatedAt       time.Time  `gorm:"column:createdAt"`
+	UpdatedAt       time.Time  `gorm:"column:updatedAt"`
 }
 
 // TableName keeps the original's table name.

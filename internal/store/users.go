@@ -135,7 +135,8 @@ func SetPassword(ctx context.Context, db *gorm.DB, userID int64, hash string) er
 	return nil
 }
 
-// DeleteUser removes a user with its role links and sessions; run it in a
+// DeleteUser removes a user with its role links, sessions and links sent
+// by mail; run it in a
 // transaction. The foreign keys cascade too; deleting explicitly keeps
 // that true on a SQLite file opened without foreign-key enforcement.
 func DeleteUser(ctx context.Context, db *gorm.DB, userID int64) error {
@@ -146,8 +147,10 @@ func DeleteUser(ctx context.Context, db *gorm.DB, userID int64) error {
 	if err == nil {
 		err = db.Where("? = ?", col("userId"), userID).Delete(&Session{}).Error
 	}
-	if err == nil {
-		err = db.Where("? = ?", col("userId"), userID).Delete(&UserRole{}).Error
+	for _, links := range []any{&UserRole{}, &ResetToken{}, &VerifyToken{}} {
+		if err == nil {
+			err = db.Where("? = ?", col("userId"), userID).Delete(links).Error
+		}
 	}
 	if err == nil {
 		res := db.Delete(&User{}, userID)
