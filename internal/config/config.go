@@ -87,6 +87,13 @@ type Config struct {
 	ForgotIPLimit, ForgotEmailLimit ratelimit.Rate
 	// ResetTokenTTL is how long a password-reset link works.
 	ResetTokenTTL time.Duration
+	// EmailVerification is "off" (the original's behaviour: no mail at
+	// signup), "optional" (signup mails a confirmation link, nothing
+	// waits for it) or "required" (accounts created since it was first
+	// required cannot sign in until their address is confirmed).
+	EmailVerification string
+	// VerifyTokenTTL is how long an email-confirmation link works.
+	VerifyTokenTTL time.Duration
 	// AppURL, when set, is the frontend that serves the pages links in
 	// mail point at (APP_URL/reset-password?token=...).
 	AppURL string
@@ -207,6 +214,8 @@ func Load(getenv func(string) string) (Config, error) {
 		ForgotIPLimit:         r.rate("RATE_LIMIT_FORGOT_IP", "20/1h"),
 		ForgotEmailLimit:      r.rate("RATE_LIMIT_FORGOT_EMAIL", "5/1h"),
 		ResetTokenTTL:         r.duration("RESET_TOKEN_TTL", 30*time.Minute, time.Minute),
+		EmailVerification:     r.oneOf("EMAIL_VERIFICATION", "off", "off", "optional", "required"),
+		VerifyTokenTTL:        r.duration("VERIFY_TOKEN_TTL", 24*time.Hour, time.Minute),
 		AppURL:                r.baseURL("APP_URL"),
 		PublicURL:             r.baseURL("PUBLIC_URL"),
 		HashWorkers:           r.intRange("HASH_WORKERS", 0, 0, 1024),

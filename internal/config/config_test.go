@@ -50,6 +50,8 @@ func TestDefaults(t *testing.T) {
 		ForgotIPLimit:         ratelimit.Rate{Count: 20, Period: time.Hour},
 		ForgotEmailLimit:      ratelimit.Rate{Count: 5, Period: time.Hour},
 		ResetTokenTTL:         30 * time.Minute,
+		EmailVerification:     "off",
+		VerifyTokenTTL:        24 * time.Hour,
 		PublicURL:             "http://localhost:8080",
 		HashWorkers:           runtime.GOMAXPROCS(0),
 		HashQueue:             64,
@@ -95,6 +97,8 @@ func TestSettings(t *testing.T) {
 		"HTTP_MAX_CONNS_PER_IP":  "0",
 		"HTTP_MAX_CONNS":         "5000",
 		"RESET_TOKEN_TTL":        "1h",
+		"EMAIL_VERIFICATION":     "Required",
+		"VERIFY_TOKEN_TTL":       "2h",
 		"APP_URL":                "https://app.example.com/",
 		"RATE_LIMIT_FORGOT_IP":   "3/1m",
 	}))
@@ -111,6 +115,7 @@ func TestSettings(t *testing.T) {
 		!reflect.DeepEqual(cfg.TrustedProxies, []string{"10.0.0.0/8", "192.168.1.10"}) || cfg.JWTKeyFile != "/etc/jwtauth/key.pem" || len(cfg.JWTPreviousSecrets) != 2 ||
 		string(cfg.JWTPreviousSecrets[1]) != previous2 || cfg.HTTPReadTimeout != time.Minute ||
 		cfg.HTTPMaxConnsPerIP != 0 || cfg.HTTPMaxConns != 5000 || cfg.ResetTokenTTL != time.Hour ||
+		cfg.EmailVerification != "required" || cfg.VerifyTokenTTL != 2*time.Hour ||
 		cfg.AppURL != "https://app.example.com" || cfg.PublicURL != "http://localhost:9090" ||
 		cfg.ForgotIPLimit != (ratelimit.Rate{Count: 3, Period: time.Minute}) {
 		t.Errorf("got %+v", cfg)
@@ -172,6 +177,8 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"RATE_LIMIT_FORGOT_IP": "x"}, "RATE_LIMIT_FORGOT_IP"},
 		{map[string]string{"RATE_LIMIT_FORGOT_EMAIL": "5"}, "RATE_LIMIT_FORGOT_EMAIL"},
 		{map[string]string{"RESET_TOKEN_TTL": "10s"}, "RESET_TOKEN_TTL"},
+		{map[string]string{"EMAIL_VERIFICATION": "yes"}, "EMAIL_VERIFICATION"},
+		{map[string]string{"VERIFY_TOKEN_TTL": "30s"}, "VERIFY_TOKEN_TTL"},
 		{map[string]string{"APP_URL": "app.example.com"}, "APP_URL"},
 		{map[string]string{"APP_URL": "javascript:alert(1)"}, "APP_URL"},
 		{map[string]string{"PUBLIC_URL": "https://auth.example.com/?x=1"}, "PUBLIC_URL"},

@@ -51,6 +51,8 @@ func (c Config) LogValue() slog.Value {
 		rate("rate_limit_forgot_ip", c.ForgotIPLimit),
 		rate("rate_limit_forgot_email", c.ForgotEmailLimit),
 		duration("reset_token_ttl", c.ResetTokenTTL),
+		slog.String("email_verification", c.EmailVerification),
+		duration("verify_token_ttl", c.VerifyTokenTTL),
 		slog.String("app_url", c.AppURL),
 		slog.String("public_url", c.PublicURL),
 		slog.Int("hash_workers", c.HashWorkers),

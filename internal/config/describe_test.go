@@ -29,6 +29,7 @@ func TestLogValueNamesEverySetting(t *testing.T) {
 		"SignInAccountLimit": "rate_limit_signin_account", "SignUpIPLimit": "rate_limit_signup_ip",
 		"RefreshIPLimit": "rate_limit_refresh_ip", "ForgotIPLimit": "rate_limit_forgot_ip",
 		"ForgotEmailLimit": "rate_limit_forgot_email", "ResetTokenTTL": "reset_token_ttl",
+		"EmailVerification": "email_verification", "VerifyTokenTTL": "verify_token_ttl",
 		"AppURL": "app_url", "PublicURL": "public_url", "HashWorkers": "hash_workers",
 		"HashQueue": "hash_queue", "HashMaxWait": "hash_max_wait",
 		"RejectCommonPasswords": "password_reject_common", "HTTPReadTimeout": "http_read_timeout", "HTTPWriteTimeout": "http_write_timeout",
@@ -82,6 +83,8 @@ func TestLogValueNamesEverySetting(t *testing.T) {
 		"smtp_url":               "",
 		"mail_from":              "jwtauth <no-reply@localhost>",
 		"log_level":              "INFO",
+		"email_verification":     "off",
+		"verify_token_ttl":       "24h0m0s",
 	} {
 		if got[key] != want {
 			t.Errorf("%s = %q, want %q", key, got[key], want)
