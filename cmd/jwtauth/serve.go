@@ -118,18 +118,26 @@ func (a *app) authOptions() auth.Options {
 		HashMaxWait:          cfg.HashMaxWait,
 		AllowCommonPasswords: !cfg.RejectCommonPasswords,
 		ResetTokenTTL:        cfg.ResetTokenTTL,
-		ResetURL:             resetURL(cfg),
+		ResetURL:             pageURL(cfg, "/reset-password"),
+		EmailVerification:    verification[cfg.EmailVerification],
+		VerifyTokenTTL:       cfg.VerifyTokenTTL,
+		VerifyURL:            pageURL(cfg, "/verify-email"),
 		Logger:               a.log,
 	}
 }
 
-// resetURL is the page reset links open: the frontend's when APP_URL is
-// set, else the one jwtauth serves itself.
-func resetURL(cfg config.Config) string {
+// pageURL is the page at path that links in mail open: the frontend's
+// when APP_URL is set, else the one jwtauth serves itself.
+func pageURL(cfg config.Config, path string) string {
 	if cfg.AppURL != "" {
-		return cfg.AppURL + "/reset-password"
+		return cfg.AppURL + path
 	}
-	return cfg.PublicURL + "/reset-password"
+	return cfg.PublicURL + path
+}
+
+// verification maps EMAIL_VERIFICATION's values to the service's modes.
+var verification = map[string]auth.Verification{
+	"off": auth.VerificationOff, "optional": auth.VerificationOptional, "required": auth.VerificationRequired,
 }
 
 // server is what serving adds to the database: the service with the keys
@@ -185,6 +193,9 @@ func (a *app) buildServer(ctx context.Context) (*server, error) {
 	opts.SignInAccountAddressLimit = ratelimit.NewRule("signin-user-ip", cfg.SignInUserLimit, s.limits)
 	opts.SignInAccountLimit = ratelimit.NewRule("signin-user", cfg.SignInAccountLimit, s.limits)
 	opts.ForgotEmailLimit = ratelimit.NewRule("forgot-email", cfg.ForgotEmailLimit, s.limits)
+	// Resending confirmation links is limited at the rates of reset
+	// requests, counted apart.
+	opts.ResendEmailLimit = ratelimit.NewRule("resend-email", cfg.ForgotEmailLimit, s.limits)
 	opts.CountEvent = s.metrics.CountEvent
 	if err := s.buildMail(); err != nil {
 		return nil, err
@@ -196,6 +207,9 @@ func (a *app) buildServer(ctx context.Context) (*server, error) {
 		return nil, err
 	}
 	a.onClose(s.svc.Close) // before the database closes
+	if err := s.svc.PrepareVerification(ctx); err != nil {
+		return nil, fmt.Errorf("EMAIL_VERIFICATION: %w", err)
+	}
 	if sqlDB, err := a.db.DB(); err == nil {
 		s.metrics.WatchDB(sqlDB, cfg.DBDriver)
 	}
@@ -269,6 +283,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		SignUpLimit:    ratelimit.NewRule("signup-ip", cfg.SignUpIPLimit, a.limits),
 		RefreshLimit:   ratelimit.NewRule("refresh-ip", cfg.RefreshIPLimit, a.limits),
 		ForgotLimit:    ratelimit.NewRule("forgot-ip", cfg.ForgotIPLimit, a.limits),
+		ResendLimit:    ratelimit.NewRule("resend-ip", cfg.ForgotIPLimit, a.limits),
 		Logger:         log,
 		AccessLog:      cfg.AccessLog,
 		RedisPing:      a.redisPing(),
@@ -442,6 +457,11 @@ func pruneSessions(ctx context.Context, svc *auth.Service, log *slog.Logger) {
 			log.Warn("pruning expired reset tokens failed", "error", err)
 		} else if n > 0 {
 			log.Info("pruned expired reset tokens", "count", n)
+		}
+		if n, err := svc.PruneVerifyTokens(ctx); err != nil {
+			log.Warn("pruning expired verification tokens failed", "error", err)
+		} else if n > 0 {
+			log.Info("pruned expired verification tokens", "count", n)
 		}
 		select {
 		case <-ctx.Done():

@@ -31,10 +31,13 @@ type UserInfo struct {
 	Email     string
 	Roles     []string
 	CreatedAt time.Time
+	// EmailVerified: the account proved it reads Email.
+	EmailVerified bool
 }
 
 func userInfo(u store.UserWithRoles) UserInfo {
-	return UserInfo{ID: u.ID, Username: u.Username, Email: u.Email, Roles: u.Roles, CreatedAt: u.CreatedAt}
+	return UserInfo{ID: u.ID, Username: u.Username, Email: u.Email, Roles: u.Roles, CreatedAt: u.CreatedAt,
+		EmailVerified: u.EmailVerifiedAt != nil}
 }
 
 // UserPage is one page of users, in the shape of the original author's

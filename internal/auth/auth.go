@@ -78,6 +78,16 @@ type Options struct {
 	// ForgotEmailLimit limits the reset mails one email address is sent,
 	// whoever asks. The zero Rule does not limit.
 	ForgotEmailLimit ratelimit.Rule
+	// EmailVerification is what signup and signin ask of an address.
+	EmailVerification Verification
+	// VerifyTokenTTL is how long an email-confirmation link works, more
+	// than 0 (changing one's address needs one in every mode).
+	VerifyTokenTTL time.Duration
+	// VerifyURL is the page a confirmation link opens, without query.
+	VerifyURL string
+	// ResendEmailLimit limits the confirmation mails one address is sent
+	// on request. The zero Rule does not limit.
+	ResendEmailLimit ratelimit.Rule
 	// Templates, when set, render the mail the account flows write to the
 	// outbox; nil writes none (the commands that send no mail).
 	Templates *mail.Templates
@@ -107,6 +117,8 @@ type Service struct {
 	signInLast ratelimit.Rule
 	// background runs what a request starts but must not wait for.
 	background *background
+	// required is when verification became required, once read.
+	required requiredSince
 	// dummyHash is compared against when a signin names no user, so that the
 	// answer takes as long as a wrong password does.
 	dummyHash func() []byte
@@ -143,6 +155,12 @@ func New(db *gorm.DB, opts Options) (*Service, error) {
 	}
 	if opts.ResetTokenTTL <= 0 {
 		return nil, fmt.Errorf("auth: reset token TTL must be positive, got %s", opts.ResetTokenTTL)
+	}
+	if opts.VerifyTokenTTL <= 0 {
+		return nil, fmt.Errorf("auth: verify token TTL must be positive, got %s", opts.VerifyTokenTTL)
+	}
+	if opts.EmailVerification < VerificationOff || opts.EmailVerification > VerificationRequired {
+		return nil, fmt.Errorf("auth: unknown email verification mode %d", opts.EmailVerification)
 	}
 	s := &Service{db: db, opts: opts, now: opts.Now, log: opts.Logger, background: newBackground(maxBackground)}
 	if s.now == nil {

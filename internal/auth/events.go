@@ -45,6 +45,11 @@ const (
 	EventResetRequested  = "password_reset_requested"
 	EventResetSent       = "admin_password_reset_sent"
 	EventPasswordReset   = "password_reset"
+	// The email-verification events.
+	EventVerificationRequested = "email_verification_requested"
+	EventEmailVerified         = "email_verified"
+	EventEmailChangeRequested  = "email_change_requested"
+	EventEmailChanged          = "email_changed"
 )
 
 // LogEvent writes one authentication or audit event: what happened, to

@@ -15,7 +15,7 @@ func TestNewRefusesWhatItCannotRunWith(t *testing.T) {
 		return Options{
 			Secret: []byte(strings.Repeat("k", 32)), AccessTokenTTL: time.Hour, RefreshTokenTTL: time.Hour,
 			SessionMaxAge: time.Hour, BcryptCost: bcrypt.MinCost, PasswordMinLength: 8,
-			HashWorkers: 1, HashQueue: 0, HashMaxWait: time.Second, ResetTokenTTL: 30 * time.Minute,
+			HashWorkers: 1, HashQueue: 0, HashMaxWait: time.Second, ResetTokenTTL: 30 * time.Minute, VerifyTokenTTL: 24 * time.Hour,
 		}
 	}
 	if _, err := New(nil, valid()); err != nil {

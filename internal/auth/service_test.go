@@ -33,7 +33,7 @@ func newTestService(t *testing.T, driver string, edit ...func(*Options)) (*Servi
 		Secret: secret, AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, SessionMaxAge: 30 * 24 * time.Hour,
 		RefreshReuseGrace: 10 * time.Second, BcryptCost: bcrypt.MinCost, PasswordMinLength: 8,
 		SignupAllowRoles: []string{RoleUser}, AuthzCacheTTL: 5 * time.Second,
-		HashWorkers: 2, HashQueue: 64, HashMaxWait: 3 * time.Second, ResetTokenTTL: 30 * time.Minute, Now: clock.Now,
+		HashWorkers: 2, HashQueue: 64, HashMaxWait: 3 * time.Second, ResetTokenTTL: 30 * time.Minute, VerifyTokenTTL: 24 * time.Hour, Now: clock.Now,
 	}
 	for _, e := range edit {
 		e(&opts)

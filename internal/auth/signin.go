@@ -19,6 +19,8 @@ type Account struct {
 	Username string
 	Email    string
 	Roles    []string
+	// EmailVerified: the account proved it reads Email.
+	EmailVerified bool
 	Tokens
 }
 
@@ -57,6 +59,11 @@ func (s *Service) SignIn(ctx context.Context, username, password string) (Accoun
 		return Account{}, ErrInvalidPassword
 	}
 	s.signInSucceeded(ctx, u)
+	// Only now, to whoever knows the password, is an unconfirmed address
+	// a reason to refuse.
+	if err := s.checkVerified(ctx, u); err != nil {
+		return Account{}, err
+	}
 	s.upgradeHash(ctx, u, password)
 	roles, found, err := store.UserAccess(ctx, s.db, u.ID, 0, s.now().UTC())
 	if err != nil {
@@ -70,7 +77,7 @@ func (s *Service) SignIn(ctx context.Context, username, password string) (Accoun
 		return Account{}, err
 	}
 	s.event(ctx, slog.LevelInfo, EventSignIn, slog.Int64("user_id", u.ID), slog.Int64("session_id", sessionID))
-	return Account{ID: u.ID, Username: u.Username, Email: u.Email, Roles: roles, Tokens: tokens}, nil
+	return Account{ID: u.ID, Username: u.Username, Email: u.Email, Roles: roles, EmailVerified: u.EmailVerifiedAt != nil, Tokens: tokens}, nil
 }
 
 // findSignInUser looks the account up by name. A name no account can have

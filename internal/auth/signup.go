@@ -32,7 +32,9 @@ type SignUpInput struct {
 	Roles []string
 }
 
-// SignUp validates in and creates the account with its roles. The checks run
+// SignUp validates in and creates the account with its roles; with
+// email verification on, it mails the account a confirmation link, written
+// in the same transaction. The checks run
 // in the original's order (username, email, roles), cheapest first, so that
 // a rejected signup costs no bcrypt hash.
 func (s *Service) SignUp(ctx context.Context, in SignUpInput) error {
@@ -57,7 +59,17 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) error {
 		return err
 	}
 	u := store.User{Username: in.Username, Email: in.Email, Password: hash}
-	err = store.Transaction(ctx, s.db, func(tx *gorm.DB) error { return store.CreateUser(ctx, tx, &u, roleIDs) })
+	verify := s.opts.EmailVerification != VerificationOff
+	err = store.Transaction(ctx, s.db, func(tx *gorm.DB) error {
+		if err := store.CreateUser(ctx, tx, &u, roleIDs); err != nil {
+			return err
+		}
+		if !verify {
+			return nil
+		}
+		// The link is written with the account, or neither is.
+		return s.writeVerification(ctx, tx, u, u.Email)
+	})
 	if errors.Is(err, store.ErrConflict) {
 		// Another signup won the race between Taken and the insert; the
 		// unique index decided, now say which name it was.
@@ -68,6 +80,9 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) error {
 	}
 	if err != nil {
 		return dbError(err)
+	}
+	if verify {
+		s.mailWritten()
 	}
 	s.event(ctx, slog.LevelInfo, EventSignUp, slog.Int64("user_id", u.ID))
 	return nil

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"jwtauth/internal/auth"
 	"jwtauth/internal/mail"
 	"jwtauth/internal/mail/mailtest"
@@ -20,12 +22,17 @@ import (
 // and SMTP conversation, to a test SMTP server.
 func mailingServer(t *testing.T, driver string, edit ...func(*auth.Options)) (*testServer, *mailtest.Server) {
 	t.Helper()
+	return mailingServerOn(t, storetest.Open(t, driver), edit...)
+}
+
+// mailingServerOn is mailingServer on a database the test prepared.
+func mailingServerOn(t *testing.T, db *gorm.DB, edit ...func(*auth.Options)) (*testServer, *mailtest.Server) {
+	t.Helper()
 	smtpd := mailtest.NewServer(t, mailtest.Options{})
 	templates, err := mail.LoadTemplates("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := storetest.Open(t, driver)
 	deliverer, err := mail.NewSMTP(mail.Server{Host: smtpd.Host(), Port: smtpd.Port(), TLS: mail.TLSOff},
 		mail.SMTPOptions{Timeout: 5 * time.Second})
 	if err != nil {

@@ -20,10 +20,13 @@ type userResponse struct {
 	Email     string    `json:"email"`
 	Roles     []string  `json:"roles"`
 	CreatedAt time.Time `json:"createdAt"`
+	// EmailVerified: the user proved they read Email.
+	EmailVerified bool `json:"emailVerified"`
 }
 
 func toUserResponse(u auth.UserInfo) userResponse {
-	return userResponse{ID: u.ID, Username: u.Username, Email: u.Email, Roles: u.Roles, CreatedAt: u.CreatedAt.UTC()}
+	return userResponse{ID: u.ID, Username: u.Username, Email: u.Email, Roles: u.Roles, CreatedAt: u.CreatedAt.UTC(),
+		EmailVerified: u.EmailVerified}
 }
 
 // usersPage is the shape of the original author's pagination tutorial.

@@ -71,6 +71,8 @@ type signInResponse struct {
 	Roles        []string `json:"roles"`
 	AccessToken  string   `json:"accessToken"`
 	RefreshToken string   `json:"refreshToken"`
+	// EmailVerified is jwtauth's addition, after the original's fields.
+	EmailVerified bool `json:"emailVerified"`
 }
 
 func (a *api) signIn(c *gin.Context) error {
@@ -89,6 +91,7 @@ func (a *api) signIn(c *gin.Context) error {
 	c.JSON(http.StatusOK, signInResponse{
 		ID: acct.ID, Username: acct.Username, Email: acct.Email,
 		Roles: authorities, AccessToken: acct.AccessToken, RefreshToken: acct.RefreshToken,
+		EmailVerified: acct.EmailVerified,
 	})
 	return nil
 }

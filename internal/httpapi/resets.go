@@ -84,7 +84,10 @@ func (a *api) sendPasswordReset(c *gin.Context) error {
 	return nil
 }
 
-//go:embed pages/reset-password.html
+// pageFiles are the pages jwtauth serves for links in mail when no
+// APP_URL frontend does.
+//
+//go:embed pages/reset-password.html pages/verify-email.html
 var pageFiles embed.FS
 
 var resetPage = template.Must(template.ParseFS(pageFiles, "pages/reset-password.html"))

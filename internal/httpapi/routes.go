@@ -31,8 +31,9 @@ type Options struct {
 	TrustedProxies []string
 	// Per-client-address limits; the zero Rule does not limit.
 	SignInLimit, SignUpLimit, RefreshLimit ratelimit.Rule
-	// ForgotLimit limits password-reset requests per client address.
-	ForgotLimit ratelimit.Rule
+	// ForgotLimit limits password-reset requests per client address;
+	// ResendLimit, requests for another confirmation link.
+	ForgotLimit, ResendLimit ratelimit.Rule
 	// Logger receives access logs, internal errors and recovered panics.
 	Logger *slog.Logger
 	// AccessLog writes one line per request to Logger (probes at debug level).
@@ -109,6 +110,7 @@ func NewHandler(svc *auth.Service, opts Options) (*Handler, error) {
 	r.GET("/.well-known/jwks.json", a.jwks)
 	r.GET("/reset-password", a.showResetPage)
 	r.POST("/reset-password", a.submitResetPage)
+	r.GET("/verify-email", a.showVerifyPage)
 	r.GET("/api/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openAPI) })
 	if opts.Metrics != nil && opts.MetricsRoute {
 		r.GET("/metrics", gin.WrapH(opts.Metrics.Handler()))
@@ -122,6 +124,10 @@ func NewHandler(svc *auth.Service, opts Options) (*Handler, error) {
 	authAPI.POST("/change-password", a.requireToken(), a.limit(opts.SignInLimit, "sign-in attempts"), a.handle(a.changePassword))
 	authAPI.POST("/forgot-password", a.limit(opts.ForgotLimit, "password reset requests"), a.handle(a.forgotPassword))
 	authAPI.POST("/reset-password", a.handle(a.resetPassword))
+	authAPI.POST("/verify-email", a.handle(a.verifyEmail))
+	authAPI.POST("/resend-verification", a.limit(opts.ResendLimit, "verification requests"), a.handle(a.resendVerification))
+	authAPI.GET("/me", a.requireToken(), a.handle(a.me))
+	authAPI.POST("/change-email", a.requireToken(), a.limit(opts.SignInLimit, "sign-in attempts"), a.handle(a.changeEmail))
 	authAPI.DELETE("/me", a.requireToken(), a.limit(opts.SignInLimit, "sign-in attempts"), a.handle(a.deleteAccount))
 
 	test := r.Group("/api/test")

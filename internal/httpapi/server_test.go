@@ -69,6 +69,7 @@ func defaultOptions(c *clock) auth.Options {
 		HashQueue:         64,
 		HashMaxWait:       3 * time.Second,
 		ResetTokenTTL:     30 * time.Minute,
+		VerifyTokenTTL:    24 * time.Hour,
 		Now:               c.Now,
 	}
 }
@@ -94,6 +95,7 @@ func startServer(t testing.TB, db *gorm.DB, editHTTP func(*httpapi.Options), edi
 	// its mail point at it.
 	srv := httptest.NewUnstartedServer(nil)
 	opts.ResetURL = "http://" + srv.Listener.Addr().String() + "/reset-password"
+	opts.VerifyURL = "http://" + srv.Listener.Addr().String() + "/verify-email"
 	for _, e := range edit {
 		e(&opts)
 	}
@@ -103,6 +105,9 @@ func startServer(t testing.TB, db *gorm.DB, editHTTP func(*httpapi.Options), edi
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Close) // before the database closes
+	if err := svc.PrepareVerification(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	httpOpts := httpapi.Options{CORSOrigins: []string{"http://localhost:8081"}, Logger: opts.Logger}
 	if editHTTP != nil {
 		editHTTP(&httpOpts)
