@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"jwtauth/internal/auth"
 )
 
 // chromiumPath is Debian's Chromium, which .ci/run installs.
@@ -124,4 +126,41 @@ func TestResetPageInBrowser(t *testing.T) {
 	in := s.signIn(t, "browsing", "password-2")
 	wantText(t, s.get(t, "/api/test/user", in.AccessToken), 200, "User Content.")
 	wantJSON(t, s.get(t, "/api/test/user", old.AccessToken), 401, "Unauthorized!")
+}
+
+// In a real browser: the link from the delivered confirmation mail opens
+// the page, which confirms the address without script; opened again (as
+// when a mail scanner got there first) it says the address is confirmed
+// already; and the API then shows the address confirmed.
+func TestVerifyPageInBrowser(t *testing.T) {
+	bctx := browser(t)
+	ctx, cancel := context.WithTimeout(bctx, 30*time.Second)
+	defer cancel()
+	s, smtpd := mailingServer(t, "sqlite", verifying(auth.VerificationRequired))
+	s.signUp(t, "confirming", "confirming@example.com", "password-1")
+	link := verifyLinkIn(t, s, smtpd, 1, "confirming@example.com")
+	wantJSON(t, s.postJSON(t, "/api/auth/signin", map[string]string{"username": "confirming", "password": "password-1"}), 403, notVerified)
+
+	for _, want := range []string{emailConfirmed, emailAlreadyConfirmed} {
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(link.String()),
+			chromedp.WaitVisible(chromedp.CSS("#message")),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if heading, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("h1"))); err != nil || heading != "Confirm your email address" {
+			t.Fatalf("heading %q, %v", heading, err)
+		}
+		if msg, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#message"))); err != nil || msg != want {
+			t.Fatalf("page says %q, %v; want %q", msg, err, want)
+		}
+	}
+	if !s.signInVerified(t, "confirming", "password-1") {
+		t.Error("signin: the address is not confirmed after the page")
+	}
+	in := s.signIn(t, "confirming", "password-1")
+	if me := s.me(t, in.AccessToken); !me.EmailVerified || me.Email != "confirming@example.com" {
+		t.Errorf("me = %+v", me)
+	}
 }
