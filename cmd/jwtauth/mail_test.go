@@ -126,16 +126,17 @@ func TestServeRefusesBadMailTemplates(t *testing.T) {
 	}
 }
 
-// A reset link the server writes points at jwtauth's own page, at the
-// address it listens on, unless APP_URL names a frontend; the development
-// log shows it, ready to paste. Stopping the server waits for the reset
-// requests still being handled.
+// A reset or confirmation link the server writes points at jwtauth's own
+// page, at the address it listens on, unless APP_URL names a frontend; the
+// development log shows it, ready to paste. Stopping the server waits for
+// the reset requests still being handled.
 func TestServeResetLinks(t *testing.T) {
 	for _, tt := range []struct {
 		name, appURL string
 	}{{"own page", ""}, {"frontend", "https://app.example.com"}} {
 		t.Run(tt.name, func(t *testing.T) {
-			env := map[string]string{"DB_DSN": filepath.Join(t.TempDir(), "jwtauth.db"), "JWT_SECRET": randomSecret(), "BCRYPT_COST": "4"}
+			env := map[string]string{"DB_DSN": filepath.Join(t.TempDir(), "jwtauth.db"), "JWT_SECRET": randomSecret(), "BCRYPT_COST": "4",
+				"EMAIL_VERIFICATION": "optional"}
 			if tt.appURL != "" {
 				env["APP_URL"] = tt.appURL
 			}
@@ -146,22 +147,67 @@ func TestServeResetLinks(t *testing.T) {
 			if code, body := call(t, "POST", url+"/api/auth/forgot-password", "", `{"email":"ann@example.com"}`); code != 200 {
 				t.Fatalf("forgot-password: %d %s", code, body)
 			}
-			want := url + "/reset-password?token="
+			base := url
 			if tt.appURL != "" {
-				want = tt.appURL + "/reset-password?token="
+				base = tt.appURL
 			}
-			for deadline := time.Now().Add(30 * time.Second); !strings.Contains(logs.String(), want); {
-				if time.Now().After(deadline) {
-					t.Fatalf("no link %s... in the log:\n%s", want, logs)
+			for _, want := range []string{base + "/verify-email?token=", base + "/reset-password?token="} {
+				for deadline := time.Now().Add(30 * time.Second); !strings.Contains(logs.String(), want); {
+					if time.Now().After(deadline) {
+						t.Fatalf("no link %s... in the log:\n%s", want, logs)
+					}
+					time.Sleep(20 * time.Millisecond)
 				}
-				time.Sleep(20 * time.Millisecond)
 			}
 			if err := stop(); err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(logs.String(), "config.public_url="+url) {
-				t.Errorf("the configuration line lacks public_url=%s:\n%s", url, logs)
+			for _, want := range []string{"config.public_url=" + url, "config.email_verification=optional", "config.verify_token_ttl=24h0m0s"} {
+				if !strings.Contains(logs.String(), want) {
+					t.Errorf("the configuration line lacks %s:\n%s", want, logs)
+				}
 			}
 		})
+	}
+}
+
+// The first start with EMAIL_VERIFICATION=required records when it began,
+// and later ones keep that moment; a start in another mode clears it.
+func TestServeRecordsWhenVerificationBecameRequired(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jwtauth.db")
+	since := func() []string {
+		db := storetest.OpenRaw(t, store.DriverSQLite, path)
+		var values []string
+		if err := db.Table("jwtauthSettings").Where("name = ?", "emailVerificationRequiredSince").Pluck("value", &values).Error; err != nil {
+			t.Fatal(err)
+		}
+		return values
+	}
+	var first []string
+	for i, mode := range []string{"required", "required", "optional", "required"} {
+		_, stop, logs := start(t, map[string]string{"DB_DSN": path, "JWT_SECRET": randomSecret(), "EMAIL_VERIFICATION": mode})
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		got := since()
+		switch {
+		case mode != "required":
+			if len(got) != 0 {
+				t.Errorf("start %d (%s): the moment is still recorded: %v", i+1, mode, got)
+			}
+		case i == 0:
+			first = got
+			if len(got) != 1 || !strings.Contains(logs.String(), "email verification is required of accounts created since") {
+				t.Errorf("start %d: recorded %v; log:\n%s", i+1, got, logs)
+			}
+		case i == 1:
+			if len(got) != 1 || got[0] != first[0] {
+				t.Errorf("start %d: recorded %v, want the first start's %v", i+1, got, first)
+			}
+		default:
+			if len(got) != 1 {
+				t.Errorf("start %d: recorded %v, want a new moment", i+1, got)
+			}
+		}
 	}
 }
