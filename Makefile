@@ -18,8 +18,10 @@ TAGS          ?= nomsgpack
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-run: ## start the server on :8080 with embedded SQLite (data/jwtauth.db)
-	$(GO) run -tags $(TAGS) ./cmd/jwtauth
+run: ## build and start the server on :8080 with embedded SQLite (data/jwtauth.db)
+	@CGO_ENABLED=0 $(GO) build -tags $(TAGS) -trimpath -ldflags "-X main.versionString=$(VERSION)" -o $(BIN) ./cmd/jwtauth
+	@# jwtauth says what went wrong in one line of its own; make adds nothing.
+	@trap true INT TERM; $(BIN) || true
 
 build: ## build the binary into bin/jwtauth
 	CGO_ENABLED=0 $(GO) build -tags $(TAGS) -trimpath -ldflags "-X main.versionString=$(VERSION)" -o $(BIN) ./cmd/jwtauth
