@@ -32,10 +32,17 @@ func main() {
 	}
 }
 
-// usageError is a command line jwtauth cannot make sense of (exit code 2).
-type usageError struct{ msg string }
+// usageError is a command line jwtauth cannot make sense of (exit code 2):
+// what is wrong with command's arguments ("" for no known command), and
+// whose help to read.
+type usageError struct{ command, msg string }
 
-func (e usageError) Error() string { return e.msg + " (see jwtauth --help)" }
+func (e usageError) Error() string {
+	if e.command == "" {
+		return e.msg + " (see jwtauth --help)"
+	}
+	return fmt.Sprintf("%s: %s (see jwtauth %s --help)", e.command, e.msg, e.command)
+}
 
 const usage = `jwtauth: JWT authentication and role-based authorization server.
 
@@ -80,7 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	return usageError{fmt.Sprintf("unknown command %q", cmd)}
+	return usageError{"", fmt.Sprintf("unknown command %q", cmd)}
 }
 
 // parseFlags parses a command's flags. -h/--help prints help to stdout and
@@ -99,10 +106,10 @@ func parseFlags(name, help string, args []string, stdout io.Writer, define func(
 		return err
 	}
 	if err != nil {
-		return usageError{fmt.Sprintf("%s: %v", name, err)}
+		return usageError{name, err.Error()}
 	}
 	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("%s: unexpected argument %q", name, fs.Arg(0))}
+		return usageError{name, fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	return nil
 }
