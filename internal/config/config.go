@@ -528,7 +528,9 @@ func (r *reader) origins(name, def string) []string {
 
 func (r *reader) roles(name, def string) []string {
 	roles := r.list(name, def)
-	for _, role := range roles {
+	for i, role := range roles {
+		role = store.RoleName(role)
+		roles[i] = role
 		if known := store.RoleNames(); !slices.Contains(known, role) {
 			r.fail(name, "unknown role %q (known: %s)", role, strings.Join(known, ", "))
 		}

@@ -343,3 +343,14 @@ func TestDSNOfAnotherEngineIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// SIGNUP_ALLOW_ROLES takes roles in either spelling, as the API does.
+func TestSignupAllowRolesInEitherSpelling(t *testing.T) {
+	cfg, err := config.Load(env(map[string]string{"SIGNUP_ALLOW_ROLES": "user,ROLE_MODERATOR"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"user", "moderator"}; !reflect.DeepEqual(cfg.SignupAllowRoles, want) {
+		t.Errorf("SignupAllowRoles = %q, want %q", cfg.SignupAllowRoles, want)
+	}
+}
