@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -47,7 +48,7 @@ func createAdmin(ctx context.Context, args []string, getenv func(string) string,
 		return ignoreHelp(err)
 	}
 	if username == "" || email == "" {
-		return usageError{"create-admin: --username and --email are required"}
+		return usageError{"create-admin", "--username and --email are required"}
 	}
 	password, err := passwordFor("create-admin", "ADMIN_PASSWORD", getenv, stdin, stderr, username)
 	if err != nil {
@@ -59,7 +60,12 @@ func createAdmin(ctx context.Context, args []string, getenv func(string) string,
 	}
 	defer done()
 	id, err := svc.CreateAdmin(ctx, username, email, password)
-	if err != nil {
+	switch {
+	case errors.Is(err, auth.ErrUsernameTaken):
+		return fmt.Errorf("create-admin: the username %q is already in use", username)
+	case errors.Is(err, auth.ErrEmailTaken):
+		return fmt.Errorf("create-admin: the email %q is already in use", email)
+	case err != nil:
 		return fmt.Errorf("create-admin: %w", err)
 	}
 	fmt.Fprintf(stdout, "created admin %q (id %d)\n", username, id)
@@ -81,7 +87,7 @@ func resetPassword(ctx context.Context, args []string, getenv func(string) strin
 		return ignoreHelp(err)
 	}
 	if username == "" {
-		return usageError{"reset-password: --username is required"}
+		return usageError{"reset-password", "--username is required"}
 	}
 	password, err := passwordFor("reset-password", "NEW_PASSWORD", getenv, stdin, stderr, username)
 	if err != nil {
@@ -110,6 +116,11 @@ func commandService(ctx context.Context, getenv func(string) string, stderr io.W
 	}
 	opts := a.authOptions()
 	opts.Secret = throwawaySecret()
+	// A command says what it did on stdout, in words; the service's
+	// record of it (an INFO event) would only repeat that in log syntax.
+	quiet := a.cfg
+	quiet.LogLevel = max(quiet.LogLevel, slog.LevelWarn)
+	opts.Logger = newLogger(quiet, stderr)
 	svc, err := auth.New(a.db, opts)
 	if err != nil {
 		a.close()

@@ -65,7 +65,7 @@ func TestCreateAdminThenSignIn(t *testing.T) {
 	env := map[string]string{"DB_DSN": filepath.Join(t.TempDir(), "jwtauth.db"), "BCRYPT_COST": "4"}
 
 	r := jwtauth(t, env, "Adm1n-password-9\n", "create-admin", "--username", "chief", "--email", "chief@example.com")
-	if r.code != 0 || !strings.Contains(r.stdout, `created admin "chief"`) {
+	if r.code != 0 || r.stdout != "created admin \"chief\" (id 1)\n" || r.stderr != "" {
 		t.Fatalf("create-admin: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
 	if strings.Contains(r.stdout+r.stderr, "Adm1n-password-9") {
@@ -73,8 +73,12 @@ func TestCreateAdminThenSignIn(t *testing.T) {
 	}
 	// The same name again, in another case: refused, exit 1.
 	r = jwtauth(t, env, "Adm1n-password-9\n", "create-admin", "--username", "CHIEF", "--email", "x@example.com")
-	if r.code != 1 || !strings.Contains(r.stderr, "already in use") {
-		t.Errorf("duplicate create-admin: exit %d, stderr %s", r.code, r.stderr)
+	if want := "jwtauth: create-admin: the username \"CHIEF\" is already in use\n"; r.code != 1 || r.stderr != want || r.stdout != "" {
+		t.Errorf("duplicate create-admin: exit %d\nstdout: %s\nstderr: %s\nwant exit 1 and only %q", r.code, r.stdout, r.stderr, want)
+	}
+	r = jwtauth(t, env, "Adm1n-password-9\n", "create-admin", "--username", "deputy", "--email", "CHIEF@example.com")
+	if want := "jwtauth: create-admin: the email \"CHIEF@example.com\" is already in use\n"; r.code != 1 || r.stderr != want {
+		t.Errorf("create-admin with a taken email: exit %d, stderr %q, want %q", r.code, r.stderr, want)
 	}
 	// The password may come from ADMIN_PASSWORD; bad input is refused with a message.
 	env["ADMIN_PASSWORD"] = "short"
@@ -109,12 +113,12 @@ func TestCommandLine(t *testing.T) {
 		{name: "create-admin help", args: []string{"create-admin", "--help"}, stdout: "-username", noDatabase: true},
 		{name: "serve help", args: []string{"serve", "-h"}, stdout: "Runs the server", noDatabase: true},
 		{name: "version", args: []string{"version"}, stdout: "jwtauth ", noDatabase: true},
-		{name: "unknown command", args: []string{"frobnicate"}, code: 2, stderr: `unknown command "frobnicate"`, noDatabase: true},
-		{name: "unknown flag", args: []string{"migrate", "--force"}, code: 2, stderr: "flag provided but not defined: -force", noDatabase: true},
+		{name: "unknown command", args: []string{"frobnicate"}, code: 2, stderr: `unknown command "frobnicate" (see jwtauth --help)`, noDatabase: true},
+		{name: "unknown flag", args: []string{"migrate", "--force"}, code: 2, stderr: "flag provided but not defined: -force (see jwtauth migrate --help)", noDatabase: true},
 		{name: "no password flag", args: []string{"create-admin", "--username", "u", "--email", "e@x.io", "--password", "p"}, code: 2,
 			stderr: "flag provided but not defined: -password", noDatabase: true},
 		{name: "create-admin without email", args: []string{"create-admin", "--username", "chief"}, code: 2,
-			stderr: "--username and --email are required", noDatabase: true},
+			stderr: "--username and --email are required (see jwtauth create-admin --help)", noDatabase: true},
 		{name: "create-admin without a password", args: []string{"create-admin", "--username", "chief", "--email", "c@x.io"}, code: 1,
 			stderr: "no password", noDatabase: true},
 		{name: "bad configuration", args: []string{"migrate"}, env: map[string]string{"BCRYPT_COST": "99"}, code: 1,

@@ -211,3 +211,17 @@ func TestServeRecordsWhenVerificationBecameRequired(t *testing.T) {
 		}
 	}
 }
+
+// Settings that open the server to anyone are said at start, as warnings.
+func TestServeWarnsOfOpenSettings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jwtauth.db")
+	_, stop, logs := start(t, map[string]string{"DB_DSN": path, "JWT_SECRET": randomSecret(), "BCRYPT_COST": "4",
+		"SIGNUP_ALLOW_ROLES": "user,moderator,admin"})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	want := `level=WARN msg="SIGNUP_ALLOW_ROLES lets anyone sign up as admin: for demos only"`
+	if n := strings.Count(logs.String(), want); n != 1 {
+		t.Errorf("%d warnings about SIGNUP_ALLOW_ROLES, want 1:\n%s", n, logs.String())
+	}
+}

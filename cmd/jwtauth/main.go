@@ -16,6 +16,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/joho/godotenv"
 )
 
 func main() {
@@ -32,10 +34,17 @@ func main() {
 	}
 }
 
-// usageError is a command line jwtauth cannot make sense of (exit code 2).
-type usageError struct{ msg string }
+// usageError is a command line jwtauth cannot make sense of (exit code 2):
+// what is wrong with command's arguments ("" for no known command), and
+// whose help to read.
+type usageError struct{ command, msg string }
 
-func (e usageError) Error() string { return e.msg + " (see jwtauth --help)" }
+func (e usageError) Error() string {
+	if e.command == "" {
+		return e.msg + " (see jwtauth --help)"
+	}
+	return fmt.Sprintf("%s: %s (see jwtauth %s --help)", e.command, e.msg, e.command)
+}
 
 const usage = `jwtauth: JWT authentication and role-based authorization server.
 
@@ -50,11 +59,20 @@ Usage:
   jwtauth COMMAND --help                           help on a command
 
 Every command reads the same configuration from the environment (DB_DRIVER,
-DB_DSN, ...); see configs/jwtauth.env.example.
+DB_DSN, ...; see configs/jwtauth.env.example), and from a file of such lines:
+.env in the working directory when there is one, or the file given with
+--env-file PATH (before or after the command). The environment wins.
 `
 
 // run is the whole program: main only supplies the process's environment.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	args, envFile, err := envFileFlag(args)
+	if err != nil {
+		return err
+	}
+	if getenv, err = withEnvFile(getenv, envFile); err != nil {
+		return err
+	}
 	cmd, rest := "serve", args[1:]
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		cmd, rest = rest[0], rest[1:]
@@ -80,7 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	return usageError{fmt.Sprintf("unknown command %q", cmd)}
+	return usageError{"", fmt.Sprintf("unknown command %q", cmd)}
 }
 
 // parseFlags parses a command's flags. -h/--help prints help to stdout and
@@ -99,10 +117,10 @@ func parseFlags(name, help string, args []string, stdout io.Writer, define func(
 		return err
 	}
 	if err != nil {
-		return usageError{fmt.Sprintf("%s: %v", name, err)}
+		return usageError{name, err.Error()}
 	}
 	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("%s: unexpected argument %q", name, fs.Arg(0))}
+		return usageError{name, fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	return nil
 }
@@ -112,4 +130,53 @@ func ignoreHelp(err error) error {
 		return nil
 	}
 	return err
+}
+
+// defaultEnvFile is read when present and --env-file is not given.
+const defaultEnvFile = ".env"
+
+// envFileFlag takes --env-file PATH (or --env-file=PATH, one dash or two)
+// out of args, wherever it is: it applies to every command alike.
+func envFileFlag(args []string) (rest []string, path string, err error) {
+	rest = args[:1:1]
+	for i := 1; i < len(args); i++ {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		if !strings.HasPrefix(args[i], "-") || name != "env-file" {
+			rest = append(rest, args[i])
+			continue
+		}
+		if !hasValue {
+			if i+1 == len(args) {
+				return nil, "", usageError{"", "--env-file needs a file name"}
+			}
+			i++
+			value = args[i]
+		}
+		path = value
+	}
+	return rest, path, nil
+}
+
+// withEnvFile returns getenv backed by the settings in path, or in .env
+// when path is "" and .env exists: a variable of the real environment
+// (set and not empty) wins over the file's. The file is read the way
+// docker --env-file and systemd read theirs, plus quotes:
+// NAME=value, NAME='value' or NAME="value", # comments.
+func withEnvFile(getenv func(string) string, path string) (func(string) string, error) {
+	if path == "" {
+		if _, err := os.Stat(defaultEnvFile); err != nil {
+			return getenv, nil
+		}
+		path = defaultEnvFile
+	}
+	file, err := godotenv.Read(path)
+	if err != nil {
+		return nil, fmt.Errorf("env file: %w", err)
+	}
+	return func(name string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return file[name]
+	}, nil
 }

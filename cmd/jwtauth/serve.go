@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -172,6 +173,9 @@ func (a *app) buildServer(ctx context.Context) (*server, error) {
 	} else if len(opts.Secret) == 0 {
 		opts.Secret = throwawaySecret()
 		a.log.Warn("JWT_SECRET is not set: using a random secret; tokens will not survive a restart")
+	}
+	if slices.Contains(cfg.SignupAllowRoles, auth.RoleAdmin) {
+		a.log.Warn("SIGNUP_ALLOW_ROLES lets anyone sign up as admin: for demos only")
 	}
 
 	// Rate-limit counters: in process, or in Redis (falling back to

@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -190,7 +189,7 @@ func (s *Service) CreateAdmin(ctx context.Context, username, email, password str
 	err = store.Transaction(ctx, s.db, func(tx *gorm.DB) error { return store.CreateUser(ctx, tx, &u, ids) })
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return 0, fmt.Errorf("username or email already in use: %w", ErrUsernameTaken)
+			return 0, s.takenError(ctx, username, email)
 		}
 		return 0, dbError(err)
 	}

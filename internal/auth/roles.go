@@ -21,6 +21,7 @@ const (
 // original's words. It is the one resolver of role names, for signup, the
 // admin API and the command line alike.
 func roleIDs(ctx context.Context, db *gorm.DB, names []string) ([]int64, error) {
+	names = roleNames(names)
 	roles, err := store.Roles(ctx, db)
 	if err != nil {
 		return nil, err
@@ -45,6 +46,7 @@ func (s *Service) signupRoles(ctx context.Context, names []string) ([]int64, err
 	if len(names) == 0 {
 		names = []string{RoleUser}
 	}
+	names = roleNames(names)
 	ids, err := roleIDs(ctx, s.db, names)
 	if err != nil {
 		return nil, dbError(err)
@@ -55,4 +57,14 @@ func (s *Service) signupRoles(ctx context.Context, names []string) ([]int64, err
 		}
 	}
 	return ids, nil
+}
+
+// roleNames reads each of names as store.RoleName does: "ROLE_ADMIN" is
+// "admin".
+func roleNames(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = store.RoleName(n)
+	}
+	return out
 }

@@ -201,3 +201,42 @@ func TestSignInUpgradesTheHash(t *testing.T) {
 		}
 	})
 }
+
+// Roles may be given as signin lists them ("ROLE_MODERATOR") as well as by
+// name ("moderator"), at signup and in the admin API alike.
+func TestRolesInEitherSpelling(t *testing.T) {
+	t.Parallel()
+	svc, _ := newTestService(t, "sqlite", func(o *Options) { o.SignupAllowRoles = []string{RoleUser, RoleModerator} })
+	ctx := context.Background()
+	err := svc.SignUp(ctx, SignUpInput{Username: "morgan", Email: "morgan@example.com", Password: "password-1",
+		Roles: []string{"ROLE_MODERATOR", "user"}})
+	if err != nil {
+		t.Fatalf("signup with ROLE_MODERATOR: %v", err)
+	}
+	acc, err := svc.SignIn(ctx, "morgan", "password-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(acc.Roles, ","); got != "user,moderator" {
+		t.Errorf("roles after signup = %s, want user,moderator", got)
+	}
+	err = svc.SignUp(ctx, SignUpInput{Username: "mallory", Email: "mallory@example.com", Password: "password-1",
+		Roles: []string{"ROLE_ADMIN"}})
+	if err == nil || !strings.Contains(err.Error(), "'admin' cannot be self-assigned") {
+		t.Errorf("signup as ROLE_ADMIN: %v, want the admin role refused", err)
+	}
+	admin, err := svc.CreateAdmin(ctx, "chief", "chief@example.com", "password-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := svc.SetRoles(ctx, Principal{UserID: admin}, acc.ID, []string{"ROLE_ADMIN", "ROLE_USER"})
+	if err != nil {
+		t.Fatalf("SetRoles with ROLE_ names: %v", err)
+	}
+	if got := strings.Join(info.Roles, ","); got != "user,admin" {
+		t.Errorf("roles after SetRoles = %s, want user,admin", got)
+	}
+	if _, err := svc.SetRoles(ctx, Principal{UserID: admin}, acc.ID, []string{"ROLE_OWNER"}); err == nil {
+		t.Error("SetRoles with ROLE_OWNER succeeded")
+	}
+}

@@ -71,12 +71,8 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) error {
 		return s.writeVerification(ctx, tx, u, u.Email)
 	})
 	if errors.Is(err, store.ErrConflict) {
-		// Another signup won the race between Taken and the insert; the
-		// unique index decided, now say which name it was.
-		if userTaken, _, terr := store.Taken(ctx, s.db, in.Username, in.Email); terr == nil && !userTaken {
-			return ErrEmailTaken
-		}
-		return ErrUsernameTaken
+		// Another signup won the race between Taken and the insert.
+		return s.takenError(ctx, in.Username, in.Email)
 	}
 	if err != nil {
 		return dbError(err)
@@ -153,4 +149,13 @@ func validateEmail(email string) error {
 		return Invalid("Failed! Email is not a valid address.")
 	}
 	return nil
+}
+
+// takenError says which of username and email a unique index refused an
+// insert for: it decided, and now the names are looked up again.
+func (s *Service) takenError(ctx context.Context, username, email string) error {
+	if userTaken, _, err := store.Taken(ctx, s.db, username, email); err == nil && !userTaken {
+		return ErrEmailTaken
+	}
+	return ErrUsernameTaken
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	netmail "net/mail"
 	"net/url"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -244,6 +245,13 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	cfg.DBMaxIdleConns = r.intRange("DB_MAX_IDLE_CONNS", cfg.DBMaxOpenConns, 0, 10_000)
 	cfg.DBDSN = r.get("DB_DSN")
+	if looks := dsnEngine(cfg.DBDSN); looks != "" && looks != cfg.DBDriver {
+		if r.get("DB_DRIVER") == "" && looks != "sqlite" {
+			cfg.DBDriver = looks
+		} else {
+			r.fail("DB_DSN", "looks like a %s DSN but the driver is %s: set DB_DRIVER=%s (or a %s DSN)", looks, cfg.DBDriver, looks, cfg.DBDriver)
+		}
+	}
 	if cfg.DBDSN == "" {
 		switch cfg.DBDriver {
 		case "sqlite":
@@ -287,6 +295,39 @@ type reader struct {
 	getenv func(string) string
 	errs   []string
 }
+
+// dsnEngine names the engine whose DSN syntax dsn can only be: "postgres"
+// for a URL or key=value connection string, "mysql" for the Go MySQL
+// driver's user@protocol(address)/dbname, "sqlite" for a file: URI, an
+// in-memory database or a file name ending in .db, .sqlite or .sqlite3; ""
+// when it is none of these for sure (or empty).
+func dsnEngine(dsn string) string {
+	lower := strings.ToLower(dsn)
+	path, _, _ := strings.Cut(lower, "?")
+	switch {
+	case dsn == "":
+		return ""
+	case strings.HasPrefix(lower, "postgres://"), strings.HasPrefix(lower, "postgresql://"):
+		return "postgres"
+	case pgKeyValue.MatchString(lower):
+		return "postgres"
+	case mysqlDSN.MatchString(dsn):
+		return "mysql"
+	case strings.HasPrefix(lower, "file:"), strings.HasPrefix(lower, ":memory:"),
+		strings.HasSuffix(path, ".db"), strings.HasSuffix(path, ".sqlite"), strings.HasSuffix(path, ".sqlite3"):
+		return "sqlite"
+	}
+	return ""
+}
+
+var (
+	// pgKeyValue is libpq's "host=... dbname=..." form: it starts with a
+	// keyword only libpq uses there.
+	pgKeyValue = regexp.MustCompile(`^\s*(host|hostaddr|port|dbname|user|password|sslmode|service)\s*=`)
+	// mysqlDSN is [user[:password]@][protocol[(address)]]/dbname with a
+	// user or a protocol, which no file name has.
+	mysqlDSN = regexp.MustCompile(`^([^/@]*@)?(tcp6?|unix)\([^)]*\)/|^[^/@]*@/`)
+)
 
 func (r *reader) get(name string) string { return strings.TrimSpace(r.getenv(name)) }
 
@@ -496,7 +537,9 @@ func (r *reader) origins(name, def string) []string {
 
 func (r *reader) roles(name, def string) []string {
 	roles := r.list(name, def)
-	for _, role := range roles {
+	for i, role := range roles {
+		role = store.RoleName(role)
+		roles[i] = role
 		if known := store.RoleNames(); !slices.Contains(known, role) {
 			r.fail(name, "unknown role %q (known: %s)", role, strings.Join(known, ", "))
 		}

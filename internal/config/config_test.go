@@ -296,3 +296,68 @@ func TestMailSettings(t *testing.T) {
 		t.Errorf("got %+v", cfg)
 	}
 }
+
+// A DSN that can only be one engine's picks that engine when DB_DRIVER is
+// unset, instead of being taken for a SQLite file name.
+func TestDriverFollowsAnUnambiguousDSN(t *testing.T) {
+	tests := []struct {
+		dsn, driver string
+	}{
+		{"root:@tcp(127.0.0.1:3306)/test?parseTime=true", "mysql"},
+		{"app:secret@tcp(db:3306)/jwtauth", "mysql"},
+		{"root@unix(/run/mysqld/mysqld.sock)/test", "mysql"},
+		{"root:pw@/test", "mysql"},
+		{"postgres://root@127.0.0.1:5432/test?sslmode=disable", "postgres"},
+		{"postgresql://app:secret@db/jwtauth", "postgres"},
+		{"host=127.0.0.1 port=5432 user=root dbname=test sslmode=disable", "postgres"},
+		{"data/other.db", "sqlite"},
+		{"file:data/x.db?_pragma=busy_timeout(5000)", "sqlite"},
+		{":memory:", "sqlite"},
+	}
+	for _, tt := range tests {
+		cfg, err := config.Load(env(map[string]string{"DB_DSN": tt.dsn}))
+		if err != nil {
+			t.Errorf("DB_DSN=%q: %v", tt.dsn, err)
+			continue
+		}
+		if cfg.DBDriver != tt.driver {
+			t.Errorf("DB_DSN=%q: driver %q, want %q", tt.dsn, cfg.DBDriver, tt.driver)
+		}
+	}
+}
+
+// A DSN that looks like another engine's than DB_DRIVER names is refused
+// with one line that says which setting to change, rather than opened as
+// something it is not (a SQLite file named after a MySQL DSN).
+func TestDSNOfAnotherEngineIsRefused(t *testing.T) {
+	tests := []struct {
+		driver, dsn, want string
+	}{
+		{"sqlite", "root:@tcp(127.0.0.1:3306)/test?parseTime=true", "DB_DRIVER=mysql"},
+		{"sqlite", "postgres://root@127.0.0.1:5432/test", "DB_DRIVER=postgres"},
+		{"mysql", "postgres://root@127.0.0.1:5432/test", "DB_DRIVER=postgres"},
+		{"postgres", "root:@tcp(127.0.0.1:3306)/test", "DB_DRIVER=mysql"},
+		{"mysql", "data/jwtauth.db", "DB_DRIVER=sqlite"},
+	}
+	for _, tt := range tests {
+		_, err := config.Load(env(map[string]string{"DB_DRIVER": tt.driver, "DB_DSN": tt.dsn}))
+		if err == nil {
+			t.Errorf("DB_DRIVER=%s DB_DSN=%q: loaded", tt.driver, tt.dsn)
+			continue
+		}
+		if msg := err.Error(); !strings.Contains(msg, "DB_DSN") || !strings.Contains(msg, tt.want) || strings.Contains(msg, "\n") {
+			t.Errorf("DB_DRIVER=%s DB_DSN=%q: error %q should be one line naming DB_DSN and %s", tt.driver, tt.dsn, msg, tt.want)
+		}
+	}
+}
+
+// SIGNUP_ALLOW_ROLES takes roles in either spelling, as the API does.
+func TestSignupAllowRolesInEitherSpelling(t *testing.T) {
+	cfg, err := config.Load(env(map[string]string{"SIGNUP_ALLOW_ROLES": "user,ROLE_MODERATOR"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"user", "moderator"}; !reflect.DeepEqual(cfg.SignupAllowRoles, want) {
+		t.Errorf("SignupAllowRoles = %q, want %q", cfg.SignupAllowRoles, want)
+	}
+}

@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 
@@ -140,10 +142,20 @@ func bind(c *gin.Context, f formBody) error {
 	case mediaType == "application/json" || strings.HasSuffix(mediaType, "+json"):
 		return bindJSON(c.Request.Body, f)
 	case mediaType == "application/x-www-form-urlencoded":
-		if err := c.Request.ParseForm(); err != nil {
+		body, err := io.ReadAll(c.Request.Body)
+		if err != nil {
 			return formError(err)
 		}
-		return f.fromForm(c.Request.PostForm)
+		// curl -d '{...}' labels JSON as a form. No form field's name
+		// starts with "{", so such a body can only be JSON: read it so.
+		if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' {
+			return bindJSON(bytes.NewReader(body), f)
+		}
+		values, err := url.ParseQuery(string(body))
+		if err != nil {
+			return formError(err)
+		}
+		return f.fromForm(values)
 	case mediaType == "multipart/form-data":
 		if err := c.Request.ParseMultipartForm(MaxBodyBytes); err != nil {
 			return formError(err)

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -32,6 +33,10 @@ var loadOpenAPI = sync.OnceValues(func() (*openapi3.T, error) {
 	}
 	// The pages answer HTML, checked as the text it is.
 	openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.PlainBodyDecoder)
+	// And so are the docs page's assets.
+	openapi3filter.RegisterBodyDecoder("text/css", openapi3filter.PlainBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("application/javascript", openapi3filter.PlainBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("image/png", openapi3filter.FileBodyDecoder)
 	return doc, nil
 })
 
@@ -110,7 +115,18 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 	// And the server serves the document.
 	s := newServer(t, "sqlite")
 	r := s.get(t, "/api/openapi.json", "")
-	if r.status != 200 || !strings.HasPrefix(r.contentType(), "application/json") || !strings.Contains(string(r.body), `"openapi": "3.0.3"`) {
+	var document struct {
+		OpenAPI string `json:"openapi"`
+		Servers []struct {
+			URL string `json:"url"`
+		} `json:"servers"`
+	}
+	if r.status != 200 || !strings.HasPrefix(r.contentType(), "application/json") || json.Unmarshal(r.body, &document) != nil || document.OpenAPI != "3.0.3" {
 		t.Errorf("/api/openapi.json: %d %s", r.status, r.contentType())
+	}
+	// Its servers entry is the address the request reached, so that "Try
+	// it out" and an import into Postman call this server.
+	if len(document.Servers) != 1 || document.Servers[0].URL != s.URL {
+		t.Errorf("servers = %+v, want the one this server has, %s", document.Servers, s.URL)
 	}
 }

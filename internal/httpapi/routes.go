@@ -64,7 +64,7 @@ func (h *Handler) Routes() []string {
 	for _, r := range h.engine.Routes() {
 		parts := strings.Split(r.Path, "/")
 		for i, p := range parts {
-			if strings.HasPrefix(p, ":") {
+			if strings.HasPrefix(p, ":") || strings.HasPrefix(p, "*") {
 				parts[i] = "{" + p[1:] + "}"
 			}
 		}
@@ -111,7 +111,10 @@ func NewHandler(svc *auth.Service, opts Options) (*Handler, error) {
 	r.GET("/reset-password", a.showResetPage)
 	r.POST("/reset-password", a.submitResetPage)
 	r.GET("/verify-email", a.showVerifyPage)
-	r.GET("/api/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openAPI) })
+	r.GET("/api/openapi.json", openAPIFor(openAPI))
+	docsPage, docsAsset := a.docs()
+	r.GET("/docs", docsPage)
+	r.GET("/docs/*file", docsAsset)
 	if opts.Metrics != nil && opts.MetricsRoute {
 		r.GET("/metrics", gin.WrapH(opts.Metrics.Handler()))
 	}

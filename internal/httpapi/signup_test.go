@@ -180,6 +180,29 @@ func TestSignUpMultipart(t *testing.T) {
 	s.signIn(t, "postman", "password-1")
 }
 
+// curl -d '{...}' without a Content-Type sends JSON labelled as a form:
+// it is read as the JSON it is, not as a form with one odd field name
+// (which answered "Username is required." though a username was sent).
+func TestJSONSentAsForm(t *testing.T) {
+	s := newServer(t, "sqlite")
+	form := "application/x-www-form-urlencoded"
+	r := s.do(t, request{method: "POST", path: "/api/auth/signup", contentType: form,
+		body: ` {"username":"curly","email":"curly@example.com","password":"password-1"}`})
+	wantJSON(t, r, 200, "User registered successfully!")
+	r = s.do(t, request{method: "POST", path: "/api/auth/signin", contentType: form,
+		body: `{"username":"curly","password":"password-1"}`})
+	if r.status != 200 {
+		t.Fatalf("signin with JSON sent as a form: %d %s", r.status, r.body)
+	}
+	r = s.do(t, request{method: "POST", path: "/api/auth/signin", contentType: form, body: `{"username":"curly",`})
+	wantJSON(t, r, 400, "Failed! Request body is not valid JSON.")
+	// A real form still reads as one.
+	r = s.do(t, request{method: "POST", path: "/api/auth/signin", contentType: form, body: "username=curly&password=password-1"})
+	if r.status != 200 {
+		t.Fatalf("signin with a form: %d %s", r.status, r.body)
+	}
+}
+
 // With every role self-assignable, as the tutorial had it, roles arrive
 // from JSON and from both form spellings, and signin lists them by id.
 func TestSignUpAllRolesAllowed(t *testing.T) {

@@ -77,6 +77,20 @@ func RoleNames() []string {
 	return names
 }
 
+// RoleName reads a role as it may be given: by name ("moderator") or as
+// signin lists it ("ROLE_MODERATOR"). It returns the name, or s itself
+// when s is neither spelling of a seeded role.
+func RoleName(s string) string {
+	if rest, ok := strings.CutPrefix(s, "ROLE_"); ok {
+		for _, r := range SeedRoles {
+			if strings.ToUpper(r.Name) == rest {
+				return r.Name
+			}
+		}
+	}
+	return s
+}
+
 // KeyMaxLength is the length, in characters, of the key columns.
 const KeyMaxLength = 255
 

@@ -87,6 +87,13 @@ func Open(ctx context.Context, driverName, dsn string) (*gorm.DB, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Asked first: the driver would wait its read timeout for the
+		// greeting of a server that never sends one.
+		if cfg.Net == "tcp" {
+			if err := wrongEngine(ctx, cfg.Addr, engineMySQL, cfg.Timeout); err != nil {
+				return nil, fmt.Errorf("connect to %s: %w", driverName, err)
+			}
+		}
 		dialector = gormmysql.New(gormmysql.Config{DSNConfig: cfg})
 	case DriverPostgres:
 		cfg, err := postgresConfig(dsn)
@@ -108,7 +115,7 @@ func Open(ctx context.Context, driverName, dsn string) (*gorm.DB, error) {
 		NowFunc: func() time.Time { return time.Now().UTC().Truncate(time.Second) },
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", driverName, err)
+		return nil, fmt.Errorf("open %s: %w", driverName, pgWrongEngine(ctx, driverName, dsn, err))
 	}
 	sqlDB, err := db.DB()
 	if err != nil {
@@ -129,7 +136,7 @@ func Open(ctx context.Context, driverName, dsn string) (*gorm.DB, error) {
 	}
 	if err := Ping(ctx, db); err != nil {
 		sqlDB.Close()
-		return nil, fmt.Errorf("connect to %s: %w", driverName, err)
+		return nil, fmt.Errorf("connect to %s: %w", driverName, pgWrongEngine(ctx, driverName, dsn, err))
 	}
 	return db, nil
 }
