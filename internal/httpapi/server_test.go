@@ -69,6 +69,7 @@ func defaultOptions(c *clock) auth.Options {
 		HashQueue:         64,
 		HashMaxWait:       3 * time.Second,
 		ResetTokenTTL:     30 * time.Minute,
+		BrowserSessions:   true,
 		Now:               c.Now,
 	}
 }
@@ -103,7 +104,7 @@ func startServer(t testing.TB, db *gorm.DB, editHTTP func(*httpapi.Options), edi
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Close) // before the database closes
-	httpOpts := httpapi.Options{CORSOrigins: []string{"http://localhost:8081"}, Logger: opts.Logger}
+	httpOpts := httpapi.Options{CORSOrigins: []string{"http://localhost:8081"}, Logger: opts.Logger, Cookie: testCookie}
 	if editHTTP != nil {
 		editHTTP(&httpOpts)
 	}
@@ -120,6 +121,9 @@ func startServer(t testing.TB, db *gorm.DB, editHTTP func(*httpapi.Options), edi
 	t.Cleanup(srv.Close)
 	return &testServer{Server: srv, db: db, svc: svc, clock: c}
 }
+
+// testCookie is the server's default session cookie.
+var testCookie = httpapi.CookieOptions{Name: "jwtauth_session", SameSite: http.SameSiteStrictMode}
 
 // response is what a test looks at in an answer.
 type response struct {
