@@ -368,6 +368,10 @@ func TestCookieStrictMode(t *testing.T) {
 		}
 		next := mustCookie(t, r)
 		wantText(t, s.withCookie(t, "GET", "/api/test/user", next.Value, ""), 200, "User Content.")
+		// A cookie that does not parse is an unknown refresh token, and is cleared.
+		r = s.withCookie(t, "POST", "/api/auth/refreshtoken", "garbage", "")
+		wantJSON(t, r, 403, msgMissing)
+		wantCleared(t, r)
 		var tokens int64
 		s.db.Model(&store.SessionToken{}).Count(&tokens)
 		if tokens != 2 { // the signin's and the refresh's

@@ -136,9 +136,9 @@ func (a *api) refreshToken(c *gin.Context) error {
 		if !a.cookie.fromAllowedOrigin(c.Request) {
 			return errCrossSite
 		}
-		presented, fromCookie = pair.refresh, ok
+		presented, fromCookie = pair.refresh, true
 		if !ok {
-			presented = "-" // unreadable: answered as an unknown token
+			presented = "-" // unreadable: answered as an unknown token, and cleared
 		}
 	}
 	tokens, err := a.svc.Refresh(reqCtx(c), presented)
