@@ -262,6 +262,10 @@ func TestSignOut(t *testing.T) {
 		wantJSON(t, s.signOut(t, "", `{"all":true}`), 200, "You've been signed out!")
 		// A header token that fails is refused, as on any route.
 		wantJSON(t, s.signOut(t, "garbage", ""), 401, "Unauthorized!")
+		// A refresh token alone proves the session it ends.
+		held := s.signIn(t, "leaver", "password-1")
+		wantJSON(t, s.signOut(t, "", `{"refreshToken":"`+held.RefreshToken+`"}`), 200, "You've been signed out!")
+		wantJSON(t, s.refresh(t, held.RefreshToken), 403, msgRevoked)
 		fresh := s.signIn(t, "leaver", "password-1")
 		wantJSON(t, s.signOut(t, fresh.AccessToken, `{"all":"yes"}`), 400, "Failed! all must be true or false.")
 		r = s.do(t, request{method: "POST", path: "/api/auth/signout", contentType: "application/x-www-form-urlencoded",
