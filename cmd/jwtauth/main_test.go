@@ -292,15 +292,52 @@ func TestRunLogsTheConfigurationOnce(t *testing.T) {
 		t.Errorf("the configuration is not logged after the listening line:\n%s", out)
 	}
 	for _, want := range []string{"config.hash_queue=0 ", "config.signup_allow_roles=user,moderator ", "config.jwt_secret=set ",
-		"config.cors_origins=http://localhost:8081 ", `config.database="sqlite `} {
+		"config.cors_origins=http://localhost:8081 ", `config.database="sqlite `,
+		"config.session_cookie_name=jwtauth_session ", "config.session_cookie_secure=auto ",
+		"config.session_cookie_samesite=strict ", "config.tokens_in_body=true "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %s:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "the session cookie is off") {
+		t.Errorf("the cookie is said to be off with CORS_ORIGINS unset:\n%s", out)
 	}
 	if strings.Contains(out, "config.http_max_conns=0 ") {
 		t.Errorf("the log shows HTTP_MAX_CONNS unresolved:\n%s", out)
 	}
 	if strings.Contains(out, secret) {
 		t.Error("the log shows JWT_SECRET")
+	}
+}
+
+// CORS_ORIGINS="*" turns the session cookie off, and the server says so
+// at start; signin then sets no cookie, and the configuration line says
+// the cookie is off.
+func TestAnyOriginTurnsTheCookieOff(t *testing.T) {
+	url, stop, logs := start(t, map[string]string{
+		"DB_DSN": filepath.Join(t.TempDir(), "jwtauth.db"), "JWT_SECRET": randomSecret(), "CORS_ORIGINS": "*",
+		"BCRYPT_COST": "4",
+	})
+	defer stop()
+	body := `{"username":"anyone","email":"anyone@example.com","password":"password-1"}`
+	if r, err := http.Post(url+"/api/auth/signup", "application/json", strings.NewReader(body)); err != nil || r.StatusCode != 200 {
+		t.Fatalf("signup: %v %v", r, err)
+	}
+	r, err := http.Post(url+"/api/auth/signin", "application/json", strings.NewReader(`{"username":"anyone","password":"password-1"}`))
+	if err != nil || r.StatusCode != 200 {
+		t.Fatalf("signin: %v %v", r, err)
+	}
+	r.Body.Close()
+	if c := r.Header.Values("Set-Cookie"); len(c) != 0 {
+		t.Errorf("signin set %q with CORS_ORIGINS=*", c)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	for _, want := range []string{`level=WARN msg="CORS_ORIGINS=\"*\": the session cookie is off`, `config.session_cookie_name="off (CORS_ORIGINS=*)"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
 	}
 }

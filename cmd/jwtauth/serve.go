@@ -104,12 +104,15 @@ func (a *app) close() {
 func (a *app) authOptions() auth.Options {
 	cfg := a.cfg
 	return auth.Options{
-		PreviousSecrets:      cfg.JWTPreviousSecrets,
-		AccessTokenTTL:       cfg.AccessTokenTTL,
-		RefreshTokenTTL:      cfg.RefreshTokenTTL,
-		SessionMaxAge:        cfg.SessionMaxAge,
-		RefreshReuseGrace:    cfg.RefreshReuseGrace,
-		KeepRefreshToken:     !cfg.RefreshRotation,
+		PreviousSecrets:   cfg.JWTPreviousSecrets,
+		AccessTokenTTL:    cfg.AccessTokenTTL,
+		RefreshTokenTTL:   cfg.RefreshTokenTTL,
+		SessionMaxAge:     cfg.SessionMaxAge,
+		RefreshReuseGrace: cfg.RefreshReuseGrace,
+		KeepRefreshToken:  !cfg.RefreshRotation,
+		// The cookie gets a refresh token of its own only when the body
+		// hands one out too.
+		BrowserSessions:      !cfg.CookiesDisabled() && cfg.TokensInBody,
 		BcryptCost:           cfg.BcryptCost,
 		PasswordMinLength:    cfg.PasswordMinLength,
 		SignupAllowRoles:     cfg.SignupAllowRoles,
@@ -124,6 +127,21 @@ func (a *app) authOptions() auth.Options {
 		VerifyTokenTTL:       cfg.VerifyTokenTTL,
 		VerifyURL:            pageURL(cfg, "/verify-email"),
 		Logger:               a.log,
+	}
+}
+
+// sessionCookie is the session cookie's part of the HTTP options.
+func sessionCookie(cfg config.Config) httpapi.CookieOptions {
+	sameSite := http.SameSiteStrictMode
+	if cfg.SessionCookieSameSite == "lax" {
+		sameSite = http.SameSiteLaxMode
+	}
+	return httpapi.CookieOptions{
+		Name:            cfg.SessionCookieName,
+		Domain:          cfg.SessionCookieDomain,
+		AlwaysSecure:    cfg.SessionCookieSecure == "always",
+		SameSite:        sameSite,
+		TokensOutOfBody: !cfg.TokensInBody,
 	}
 }
 
@@ -282,6 +300,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	handler, err := httpapi.NewHandler(a.svc, httpapi.Options{
 		CORSOrigins:    cfg.CORSOrigins,
+		Cookie:         sessionCookie(cfg),
 		TrustedProxies: cfg.TrustedProxies,
 		SignInLimit:    ratelimit.NewRule("signin-ip", cfg.SignInIPLimit, a.limits),
 		SignUpLimit:    ratelimit.NewRule("signup-ip", cfg.SignUpIPLimit, a.limits),
@@ -336,6 +355,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	running := cfg
 	running.HTTPMaxConns = maxConns
 	log.Info("configuration", "config", running)
+	if cfg.CookiesDisabled() {
+		log.Warn(`CORS_ORIGINS="*": the session cookie is off; browser frontends that sign in with credentials (the cookie family) cannot sign in. List their origins to serve them`)
+	}
 
 	servers := []*http.Server{srv}
 	listeners := []net.Listener{ln}

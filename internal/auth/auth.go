@@ -45,6 +45,9 @@ type Options struct {
 	// was given, as the original's refresh-token variant does, for clients
 	// that never store the new one. Replays then cannot be detected.
 	KeepRefreshToken bool
+	// BrowserSessions gives every signin a second refresh token, for the
+	// browser's session cookie (Tokens.CookieRefreshToken).
+	BrowserSessions bool
 	// BcryptCost is the cost of new hashes; cheaper ones are upgraded on signin.
 	BcryptCost int
 	// PasswordMinLength is the fewest characters a new password may have,

@@ -20,6 +20,15 @@ import (
 type Tokens struct {
 	AccessToken  string
 	RefreshToken string
+	// CookieRefreshToken, issued at signin with BrowserSessions, is a
+	// second refresh token of the same session for the browser's cookie:
+	// the two rotate apart, so a page refreshing the token it was given
+	// never replays the cookie's, nor the cookie the page's.
+	CookieRefreshToken string
+	// RefreshTTL is how long the refresh tokens handed out have left (at
+	// most; the session may be ended before): a cookie's Max-Age, which
+	// unlike an expiry date does not depend on the browser's clock.
+	RefreshTTL time.Duration
 }
 
 // refreshTokenBytes is the entropy of a refresh token: 256 bits, enough
@@ -44,8 +53,17 @@ func (s *Service) startSession(ctx context.Context, userID int64) (Tokens, int64
 	now := s.now().UTC()
 	sess := store.Session{UserID: userID, ExpiresAt: now.Add(s.opts.SessionMaxAge)}
 	refresh, hash := newRefreshToken()
-	first := store.SessionToken{TokenHash: hash, ExpiresAt: s.refreshExpiry(now, sess)}
-	err := store.Transaction(ctx, s.db, func(tx *gorm.DB) error { return store.CreateSession(ctx, tx, &sess, &first) })
+	expires := s.refreshExpiry(now, sess)
+	first := store.SessionToken{TokenHash: hash, ExpiresAt: expires}
+	var cookie string
+	err := store.Transaction(ctx, s.db, func(tx *gorm.DB) error {
+		if err := store.CreateSession(ctx, tx, &sess, &first); err != nil || !s.opts.BrowserSessions {
+			return err
+		}
+		var hash string
+		cookie, hash = newRefreshToken()
+		return store.AddRefreshToken(ctx, tx, &store.SessionToken{SessionID: sess.ID, TokenHash: hash, ExpiresAt: expires})
+	})
 	if err != nil {
 		return Tokens{}, 0, dbError(err)
 	}
@@ -53,7 +71,7 @@ func (s *Service) startSession(ctx context.Context, userID int64) (Tokens, int64
 	if err != nil {
 		return Tokens{}, 0, fmt.Errorf("issue token: %w", err)
 	}
-	return Tokens{AccessToken: access, RefreshToken: refresh}, sess.ID, nil
+	return Tokens{AccessToken: access, RefreshToken: refresh, CookieRefreshToken: cookie, RefreshTTL: expires.Sub(now)}, sess.ID, nil
 }
 
 // refreshExpiry is when a refresh token issued now ends: after its TTL, but
@@ -84,6 +102,7 @@ func (s *Service) Refresh(ctx context.Context, presented string) (Tokens, error)
 	now := s.now().UTC()
 	var (
 		next     string
+		expires  time.Time
 		sess     store.Session
 		replayed bool
 	)
@@ -100,7 +119,7 @@ func (s *Service) Refresh(ctx context.Context, presented string) (Tokens, error)
 		case !now.Before(tok.ExpiresAt) || !now.Before(sess.ExpiresAt):
 			return ErrRefreshExpired
 		case s.opts.KeepRefreshToken:
-			next = presented
+			next, expires = presented, tok.ExpiresAt
 			return nil
 		}
 		usedAt := tok.UsedAt
@@ -120,8 +139,9 @@ func (s *Service) Refresh(ctx context.Context, presented string) (Tokens, error)
 		}
 		var hash string
 		next, hash = newRefreshToken()
+		expires = s.refreshExpiry(now, sess)
 		return store.AddRefreshToken(ctx, tx, &store.SessionToken{
-			SessionID: sess.ID, TokenHash: hash, ExpiresAt: s.refreshExpiry(now, sess),
+			SessionID: sess.ID, TokenHash: hash, ExpiresAt: expires,
 		})
 	})
 	var authErr *Error
@@ -142,17 +162,23 @@ func (s *Service) Refresh(ctx context.Context, presented string) (Tokens, error)
 	if err != nil {
 		return Tokens{}, fmt.Errorf("issue token: %w", err)
 	}
-	return Tokens{AccessToken: access, RefreshToken: next}, nil
+	return Tokens{AccessToken: access, RefreshToken: next, RefreshTTL: expires.Sub(now)}, nil
 }
 
 // SignOut ends sessions of the signed-in user p: every one with all, else
 // the session of refreshToken, else the session p's access token belongs
 // to. Signing out of a session already ended, or of a token that is not
-// p's, changes nothing and is not an error: the caller's wish holds.
+// p's, changes nothing and is not an error: the caller's wish holds. With
+// no one signed in (the zero p), refreshToken alone proves the session
+// to end, as it could be exchanged for an access token anyway; without it
+// there is nothing to end and nothing happens.
 func (s *Service) SignOut(ctx context.Context, p Principal, refreshToken string, all bool) error {
 	now := s.now().UTC()
+	if p.UserID == 0 && refreshToken == "" {
+		return nil
+	}
 	switch {
-	case all:
+	case all && p.UserID != 0:
 		err := store.Transaction(ctx, s.db, func(tx *gorm.DB) error {
 			_, err := endEverySession(ctx, tx, p.UserID, store.RevokedSignOut, now)
 			return err
@@ -168,6 +194,9 @@ func (s *Service) SignOut(ctx context.Context, p Principal, refreshToken string,
 		}
 		if err != nil {
 			return dbError(err)
+		}
+		if p.UserID == 0 {
+			p.UserID = sess.UserID
 		}
 		if _, err := store.RevokeSession(ctx, s.db, p.UserID, sess.ID, store.RevokedSignOut, now); err != nil {
 			return dbError(err)

@@ -92,7 +92,10 @@ type tokenKeys struct {
 	current tokenKey
 	byKID   map[string]tokenKey
 	parser  *jwt.Parser
-	now     func() time.Time
+	// identity parses a token checking its key, algorithm and signature
+	// only: whose it is, whether or not it is still valid (see identify).
+	identity *jwt.Parser
+	now      func() time.Time
 	// maxLifetime is the longest exp - iat accepted: a token that claims to
 	// live longer was not issued by jwtauth or the original.
 	maxLifetime time.Duration
@@ -133,6 +136,7 @@ func newTokenKeys(signing tokenKey, verifyOnly []tokenKey, accessTTL time.Durati
 		valid = append(valid, alg)
 	}
 	k.parser = jwt.NewParser(jwt.WithValidMethods(valid), jwt.WithExpirationRequired(), jwt.WithTimeFunc(now))
+	k.identity = jwt.NewParser(jwt.WithValidMethods(valid), jwt.WithoutClaimsValidation())
 	return k
 }
 
@@ -159,24 +163,7 @@ func (k tokenKeys) verify(token string) (verifiedToken, error) {
 		return verifiedToken{}, ErrTokenInvalid
 	}
 	var claims accessClaims
-	_, err := k.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
-		// RFC 7515 4.1.11: extensions listed in "crit" must be understood,
-		// and jwtauth understands none.
-		if _, ok := t.Header["crit"]; ok {
-			return nil, errors.New("crit header")
-		}
-		key := k.current
-		if kid, ok := t.Header["kid"]; ok {
-			s, isString := kid.(string)
-			if key, ok = k.byKID[s]; !isString || !ok {
-				return nil, fmt.Errorf("%w %v", errUnknownKey, kid)
-			}
-		}
-		if t.Method.Alg() != key.method.Alg() {
-			return nil, fmt.Errorf("alg %s for a %s key", t.Method.Alg(), key.method.Alg())
-		}
-		return key.verify, nil
-	})
+	_, err := k.parser.ParseWithClaims(token, &claims, k.key)
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return verifiedToken{}, ErrTokenExpired
@@ -188,4 +175,39 @@ func (k tokenKeys) verify(token string) (verifiedToken, error) {
 		return verifiedToken{}, ErrTokenInvalid
 	}
 	return v, nil
+}
+
+// key finds the key a token names and checks that its algorithm is the
+// key's own.
+func (k tokenKeys) key(t *jwt.Token) (any, error) {
+	// RFC 7515 4.1.11: extensions listed in "crit" must be understood,
+	// and jwtauth understands none.
+	if _, ok := t.Header["crit"]; ok {
+		return nil, errors.New("crit header")
+	}
+	key := k.current
+	if kid, ok := t.Header["kid"]; ok {
+		s, isString := kid.(string)
+		if key, ok = k.byKID[s]; !isString || !ok {
+			return nil, fmt.Errorf("%w %v", errUnknownKey, kid)
+		}
+	}
+	if t.Method.Alg() != key.method.Alg() {
+		return nil, fmt.Errorf("alg %s for a %s key", t.Method.Alg(), key.method.Alg())
+	}
+	return key.verify, nil
+}
+
+// identify says whose token this is, user and session, from its signature
+// alone: an expired token of ours still names its session. It grants
+// nothing; it tells whether two credentials are the same signin's.
+func (k tokenKeys) identify(token string) (userID, sessionID int64, ok bool) {
+	if len(token) > maxTokenLength {
+		return 0, 0, false
+	}
+	var claims accessClaims
+	if _, err := k.identity.ParseWithClaims(token, &claims, k.key); err != nil || claims.ID <= 0 {
+		return 0, 0, false
+	}
+	return claims.ID, claims.SID, true
 }

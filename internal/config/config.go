@@ -69,6 +69,22 @@ type Config struct {
 	// CORSOrigins are the browser origins allowed to call the API; ["*"]
 	// allows any origin (without credentials).
 	CORSOrigins []string
+	// SessionCookieName names the browser session cookie, which carries a
+	// signin's tokens HttpOnly for the cookie family of frontends.
+	SessionCookieName string
+	// SessionCookieDomain, when set, shares the cookie with that domain's
+	// subdomains; empty keeps it to the API's host.
+	SessionCookieDomain string
+	// SessionCookieSecure is "auto" (Secure when the request came over
+	// HTTPS, directly or per a trusted proxy's X-Forwarded-Proto) or
+	// "always".
+	SessionCookieSecure string
+	// SessionCookieSameSite is "strict" or "lax".
+	SessionCookieSameSite string
+	// TokensInBody puts the tokens in the signin and refreshtoken bodies
+	// (the header family needs them); off is the strict mode, where only
+	// the HttpOnly cookie carries them.
+	TokensInBody bool
 	// SignupAllowRoles are the roles a user may ask for at signup.
 	SignupAllowRoles []string
 	// AuthzCacheTTL is how long a user's roles may be served from memory;
@@ -149,8 +165,11 @@ const (
 	DefaultPort        = "8080"
 	DefaultSQLiteDSN   = "data/jwtauth.db"
 	DefaultCORSOrigins = "http://localhost:8081"
-	DefaultJWTKeyFile  = "data/jwtauth-ed25519.pem"
-	DefaultMailFrom    = "jwtauth <no-reply@localhost>"
+	// DefaultSessionCookieName is jwtauth's own name for its cookie: the
+	// sibling's frontends never read theirs, so none needs its name.
+	DefaultSessionCookieName = "jwtauth_session"
+	DefaultJWTKeyFile        = "data/jwtauth-ed25519.pem"
+	DefaultMailFrom          = "jwtauth <no-reply@localhost>"
 	// DefaultSMTPPort and DefaultSMTPSPort are SMTP_URL's ports when it
 	// names none: submission with STARTTLS, and submission over TLS.
 	DefaultSMTPPort  = 587
@@ -203,6 +222,11 @@ func Load(getenv func(string) string) (Config, error) {
 		BcryptCost:            r.intRange("BCRYPT_COST", 10, 4, 31),
 		PasswordMinLength:     r.intRange("PASSWORD_MIN_LENGTH", 8, 1, 72),
 		CORSOrigins:           r.origins("CORS_ORIGINS", DefaultCORSOrigins),
+		SessionCookieName:     r.cookieName("SESSION_COOKIE_NAME", DefaultSessionCookieName),
+		SessionCookieDomain:   r.cookieDomain("SESSION_COOKIE_DOMAIN"),
+		SessionCookieSecure:   r.oneOf("SESSION_COOKIE_SECURE", "auto", "auto", "always"),
+		SessionCookieSameSite: r.oneOf("SESSION_COOKIE_SAMESITE", "strict", "strict", "lax"),
+		TokensInBody:          r.boolean("TOKENS_IN_BODY", true),
 		SignupAllowRoles:      r.roles("SIGNUP_ALLOW_ROLES", "user"),
 		AuthzCacheTTL:         r.duration("AUTHZ_CACHE_TTL", 5*time.Second, 0),
 		TrustedProxies:        r.proxies("TRUSTED_PROXIES"),
@@ -283,11 +307,27 @@ func Load(getenv func(string) string) (Config, error) {
 	if cfg.RefreshTokenTTL > cfg.SessionMaxAge {
 		r.fail("REFRESH_TOKEN_TTL", "must not exceed SESSION_MAX_AGE (%s), got %s", cfg.SessionMaxAge, cfg.RefreshTokenTTL)
 	}
+	if !cfg.TokensInBody && cfg.CookiesDisabled() {
+		r.fail("TOKENS_IN_BODY", `off needs the session cookie, which CORS_ORIGINS="*" turns off: tokens would reach no one`)
+	}
+	if strings.HasPrefix(cfg.SessionCookieName, "__Secure-") || strings.HasPrefix(cfg.SessionCookieName, "__Host-") {
+		if cfg.SessionCookieSecure != "always" {
+			r.fail("SESSION_COOKIE_SECURE", "must be always for a cookie named %s (browsers refuse it otherwise)", cfg.SessionCookieName)
+		}
+		if strings.HasPrefix(cfg.SessionCookieName, "__Host-") && cfg.SessionCookieDomain != "" {
+			r.fail("SESSION_COOKIE_DOMAIN", "must be unset for a cookie named %s (browsers refuse it otherwise)", cfg.SessionCookieName)
+		}
+	}
 	if len(r.errs) > 0 {
 		return Config{}, fmt.Errorf("invalid configuration: %s", strings.Join(r.errs, "; "))
 	}
 	return cfg, nil
 }
+
+// CookiesDisabled reports whether the session cookie is off: with
+// CORS_ORIGINS="*" any page on the web may call the API, and credentials
+// must not go with such calls (browsers refuse them anyway).
+func (c Config) CookiesDisabled() bool { return slices.Equal(c.CORSOrigins, []string{"*"}) }
 
 // reader collects every problem instead of stopping at the first, so that
 // one start tells the operator everything to fix.
@@ -533,6 +573,45 @@ func (r *reader) origins(name, def string) []string {
 		origins[i] = strings.TrimSuffix(o, "/")
 	}
 	return origins
+}
+
+// cookieName reads a cookie name: 1-64 letters, digits and -_. (a subset of
+// RFC 6265's token that needs no quoting anywhere).
+func (r *reader) cookieName(name, def string) string {
+	v := r.get(name)
+	if v == "" {
+		return def
+	}
+	ok := len(v) <= 64
+	for _, c := range v {
+		ok = ok && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.')
+	}
+	if !ok {
+		r.fail(name, "must be 1-64 letters, digits, '-', '_' or '.', got %q", v)
+		return def
+	}
+	return v
+}
+
+// cookieDomain reads a cookie's Domain: a host name (a leading dot is
+// dropped, as browsers do), no scheme, port or address.
+func (r *reader) cookieDomain(name string) string {
+	v := strings.TrimPrefix(strings.ToLower(r.get(name)), ".")
+	if v == "" {
+		return ""
+	}
+	ok := len(v) <= 253 && net.ParseIP(v) == nil
+	for _, label := range strings.Split(v, ".") {
+		ok = ok && label != "" && len(label) <= 63 && !strings.HasPrefix(label, "-") && !strings.HasSuffix(label, "-")
+		for _, c := range label {
+			ok = ok && (c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-')
+		}
+	}
+	if !ok {
+		r.fail(name, "must be a host name such as example.com, got %q", v)
+		return ""
+	}
+	return v
 }
 
 func (r *reader) roles(name, def string) []string {

@@ -39,6 +39,10 @@ func TestDefaults(t *testing.T) {
 		BcryptCost:            10,
 		PasswordMinLength:     8,
 		CORSOrigins:           []string{"http://localhost:8081"},
+		SessionCookieName:     "jwtauth_session",
+		SessionCookieSecure:   "auto",
+		SessionCookieSameSite: "strict",
+		TokensInBody:          true,
 		SignupAllowRoles:      []string{"user"},
 		AuthzCacheTTL:         5 * time.Second,
 		DBTimeout:             5 * time.Second,
@@ -119,6 +123,18 @@ func TestSettings(t *testing.T) {
 		cfg.AppURL != "https://app.example.com" || cfg.PublicURL != "http://localhost:9090" ||
 		cfg.ForgotIPLimit != (ratelimit.Rate{Count: 3, Period: time.Minute}) {
 		t.Errorf("got %+v", cfg)
+	}
+	cfg, err = config.Load(env(map[string]string{
+		"SESSION_COOKIE_NAME": "__Host-sid", "SESSION_COOKIE_SECURE": "ALWAYS", "SESSION_COOKIE_SAMESITE": "Lax",
+		"TOKENS_IN_BODY": "off",
+	}))
+	if err != nil || cfg.SessionCookieName != "__Host-sid" || cfg.SessionCookieSecure != "always" ||
+		cfg.SessionCookieSameSite != "lax" || cfg.TokensInBody || cfg.CookiesDisabled() {
+		t.Errorf("session cookie: %+v %v", cfg, err)
+	}
+	cfg, err = config.Load(env(map[string]string{"SESSION_COOKIE_DOMAIN": ".Example.COM", "CORS_ORIGINS": "*"}))
+	if err != nil || cfg.SessionCookieDomain != "example.com" || !cfg.CookiesDisabled() {
+		t.Errorf("cookie domain: %q %v %v", cfg.SessionCookieDomain, cfg.CookiesDisabled(), err)
 	}
 	cfg, err = config.Load(env(map[string]string{"ADDR": "127.0.0.1:7000", "PORT": "1"}))
 	if err != nil || cfg.Addr != "127.0.0.1:7000" || cfg.PublicURL != "http://127.0.0.1:7000" {
@@ -221,6 +237,18 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"SMTP_URL": "smtps://smtp.example.com?starttls=off"}, "SMTP_URL"},
 		{map[string]string{"MAIL_FROM": "no-reply"}, "MAIL_FROM"},
 		{map[string]string{"MAIL_FROM": "a@example.com, b@example.com"}, "MAIL_FROM"},
+		{map[string]string{"SESSION_COOKIE_NAME": "my session"}, "SESSION_COOKIE_NAME"},
+		{map[string]string{"SESSION_COOKIE_NAME": "a;b"}, "SESSION_COOKIE_NAME"},
+		{map[string]string{"SESSION_COOKIE_DOMAIN": "https://example.com"}, "SESSION_COOKIE_DOMAIN"},
+		{map[string]string{"SESSION_COOKIE_DOMAIN": "example.com:8080"}, "SESSION_COOKIE_DOMAIN"},
+		{map[string]string{"SESSION_COOKIE_DOMAIN": "127.0.0.1"}, "SESSION_COOKIE_DOMAIN"},
+		{map[string]string{"SESSION_COOKIE_SECURE": "sometimes"}, "SESSION_COOKIE_SECURE"},
+		{map[string]string{"SESSION_COOKIE_SAMESITE": "none"}, "SESSION_COOKIE_SAMESITE"},
+		{map[string]string{"SESSION_COOKIE_NAME": "__Host-session"}, "SESSION_COOKIE_SECURE"},
+		{map[string]string{"SESSION_COOKIE_NAME": "__Host-session", "SESSION_COOKIE_SECURE": "always",
+			"SESSION_COOKIE_DOMAIN": "example.com"}, "SESSION_COOKIE_DOMAIN"},
+		{map[string]string{"TOKENS_IN_BODY": "maybe"}, "TOKENS_IN_BODY"},
+		{map[string]string{"TOKENS_IN_BODY": "off", "CORS_ORIGINS": "*"}, "TOKENS_IN_BODY"},
 	}
 	for _, tt := range tests {
 		_, err := config.Load(env(tt.env))

@@ -39,6 +39,11 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("bcrypt_cost", c.BcryptCost),
 		slog.Int("password_min_length", c.PasswordMinLength),
 		list("cors_origins", c.CORSOrigins),
+		slog.String("session_cookie_name", c.cookieState()),
+		slog.String("session_cookie_domain", c.SessionCookieDomain),
+		slog.String("session_cookie_secure", c.SessionCookieSecure),
+		slog.String("session_cookie_samesite", c.SessionCookieSameSite),
+		slog.Bool("tokens_in_body", c.TokensInBody),
 		list("signup_allow_roles", c.SignupAllowRoles),
 		duration("authz_cache_ttl", c.AuthzCacheTTL),
 		list("trusted_proxies", c.TrustedProxies),
@@ -84,6 +89,14 @@ func (c Config) secretState() string {
 	default:
 		return "random at start"
 	}
+}
+
+// cookieState is the session cookie's name, or says it is off.
+func (c Config) cookieState() string {
+	if c.CookiesDisabled() {
+		return "off (CORS_ORIGINS=*)"
+	}
+	return c.SessionCookieName
 }
 
 // duration is written as Go writes it ("1h0m0s") in every log format; the

@@ -37,6 +37,9 @@ func TestLogValueNamesEverySetting(t *testing.T) {
 		"MetricsAddr": "metrics_addr", "AccessLog": "access_log", "PprofAddr": "pprof_addr",
 		"LogLevel": "log_level", "LogFormat": "log_format",
 		"SMTP": "smtp_url", "MailFrom": "mail_from", "MailTemplatesDir": "mail_templates_dir",
+		"SessionCookieName": "session_cookie_name", "SessionCookieDomain": "session_cookie_domain",
+		"SessionCookieSecure": "session_cookie_secure", "SessionCookieSameSite": "session_cookie_samesite",
+		"TokensInBody": "tokens_in_body",
 	}
 	fields := reflect.TypeFor[config.Config]()
 	for i := range fields.NumField() {
@@ -70,21 +73,25 @@ func TestLogValueNamesEverySetting(t *testing.T) {
 		}
 	}
 	for key, want := range map[string]string{
-		"database":               "sqlite data/jwtauth.db",
-		"cors_origins":           "http://localhost:8081,https://app.example.com",
-		"signup_allow_roles":     "user,moderator",
-		"trusted_proxies":        "10.0.0.0/8",
-		"hash_queue":             "0",
-		"hash_max_wait":          "3s",
-		"access_token_ttl":       "1h0m0s",
-		"rate_limit_signin_ip":   "100/1m0s",
-		"rate_limit_signin_user": "off",
-		"jwt_secret":             "random at start",
-		"smtp_url":               "",
-		"mail_from":              "jwtauth <no-reply@localhost>",
-		"log_level":              "INFO",
-		"email_verification":     "off",
-		"verify_token_ttl":       "24h0m0s",
+		"database":                "sqlite data/jwtauth.db",
+		"cors_origins":            "http://localhost:8081,https://app.example.com",
+		"signup_allow_roles":      "user,moderator",
+		"trusted_proxies":         "10.0.0.0/8",
+		"hash_queue":              "0",
+		"hash_max_wait":           "3s",
+		"access_token_ttl":        "1h0m0s",
+		"rate_limit_signin_ip":    "100/1m0s",
+		"rate_limit_signin_user":  "off",
+		"jwt_secret":              "random at start",
+		"smtp_url":                "",
+		"mail_from":               "jwtauth <no-reply@localhost>",
+		"log_level":               "INFO",
+		"email_verification":      "off",
+		"verify_token_ttl":        "24h0m0s",
+		"session_cookie_name":     "jwtauth_session",
+		"session_cookie_secure":   "auto",
+		"session_cookie_samesite": "strict",
+		"tokens_in_body":          "true",
 	} {
 		if got[key] != want {
 			t.Errorf("%s = %q, want %q", key, got[key], want)

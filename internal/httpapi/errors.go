@@ -21,6 +21,7 @@ type api struct {
 	metrics   *metrics.Metrics
 	accessLog bool
 	redisPing func(context.Context) error
+	cookie    sessionCookie
 }
 
 // message is the body of every error response, as in the original.

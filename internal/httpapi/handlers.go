@@ -63,14 +63,15 @@ func (a *api) signUp(c *gin.Context) error {
 }
 
 // signInResponse is the signin body of the original's refresh-token
-// variant, field for field.
+// variant, field for field; in the strict mode, without the tokens, it is
+// the cookie sibling's.
 type signInResponse struct {
 	ID           int64    `json:"id"`
 	Username     string   `json:"username"`
 	Email        string   `json:"email"`
 	Roles        []string `json:"roles"`
-	AccessToken  string   `json:"accessToken"`
-	RefreshToken string   `json:"refreshToken"`
+	AccessToken  string   `json:"accessToken,omitempty"`
+	RefreshToken string   `json:"refreshToken,omitempty"`
 	// EmailVerified is jwtauth's addition, after the original's fields.
 	EmailVerified bool `json:"emailVerified"`
 }
@@ -88,11 +89,25 @@ func (a *api) signIn(c *gin.Context) error {
 	for i, r := range acct.Roles {
 		authorities[i] = "ROLE_" + strings.ToUpper(r)
 	}
-	c.JSON(http.StatusOK, signInResponse{
+	body := signInResponse{
 		ID: acct.ID, Username: acct.Username, Email: acct.Email,
 		Roles: authorities, AccessToken: acct.AccessToken, RefreshToken: acct.RefreshToken,
 		EmailVerified: acct.EmailVerified,
-	})
+	}
+	// The session cookie, for the cookie family, unless the request names
+	// a page of an origin that may not use it (a hostile page signing the
+	// browser in to an account of its choosing).
+	if sendsNoOrigin(c.Request) || a.cookie.fromAllowedOrigin(c.Request) {
+		cookieRefresh := acct.CookieRefreshToken
+		if cookieRefresh == "" {
+			cookieRefresh = acct.RefreshToken
+		}
+		a.cookie.set(c, acct.AccessToken, cookieRefresh, acct.RefreshTTL)
+	}
+	if a.cookie.TokensOutOfBody {
+		body.AccessToken, body.RefreshToken = "", ""
+	}
+	c.JSON(http.StatusOK, body)
 	return nil
 }
 
@@ -105,14 +120,41 @@ type tokensResponse struct {
 // refreshToken exchanges a refresh token. It needs no access token (the
 // one a client sends along is usually the expired one) and every refusal
 // is a 403, which the original's frontends take as "sign in again".
+//
+// Without a refreshToken in the body, the session cookie's is exchanged
+// (from an allowed origin only: it changes state) and the new pair goes
+// back in the cookie, never in the body: the cookie's tokens are not the
+// page's. In the strict mode the body's exchange also answers with the
+// cookie only.
 func (a *api) refreshToken(c *gin.Context) error {
 	var f sessionForm
-	if err := bind(c, &f); err != nil {
+	pair, found, ok := a.cookie.read(c.Request)
+	if c.Request.ContentLength != 0 || !found {
+		if err := bind(c, &f); err != nil {
+			return err
+		}
+	}
+	presented, fromCookie := deref(f.RefreshToken), false
+	if presented == "" && found {
+		if !a.cookie.fromAllowedOrigin(c.Request) {
+			return errCrossSite
+		}
+		presented, fromCookie = pair.refresh, true
+		if !ok {
+			presented = "-" // unreadable: answered as an unknown token, and cleared
+		}
+	}
+	tokens, err := a.svc.Refresh(reqCtx(c), presented)
+	if err != nil {
+		if fromCookie {
+			a.cookie.clear(c)
+		}
 		return err
 	}
-	tokens, err := a.svc.Refresh(reqCtx(c), deref(f.RefreshToken))
-	if err != nil {
-		return err
+	if fromCookie || a.cookie.TokensOutOfBody {
+		a.cookie.set(c, tokens.AccessToken, tokens.RefreshToken, tokens.RefreshTTL)
+		c.JSON(http.StatusOK, message{"Session refreshed."})
+		return nil
 	}
 	c.JSON(http.StatusOK, tokensResponse{AccessToken: tokens.AccessToken, RefreshToken: tokens.RefreshToken})
 	return nil
@@ -120,7 +162,9 @@ func (a *api) refreshToken(c *gin.Context) error {
 
 // signOut ends the session of the refresh token in the body, every session
 // of the user with "all": true, or, with an empty body, the session of the
-// access token.
+// access token or of the session cookie, and clears the cookie. With no
+// one signed in it ends the session of the refresh token in the body, if
+// any, and answers the same 200 (see allowAnyone).
 func (a *api) signOut(c *gin.Context) error {
 	var f sessionForm
 	if c.Request.ContentLength != 0 {
@@ -131,6 +175,7 @@ func (a *api) signOut(c *gin.Context) error {
 	if err := a.svc.SignOut(reqCtx(c), principal(c), deref(f.RefreshToken), f.All); err != nil {
 		return err
 	}
+	a.cookie.clear(c)
 	c.JSON(http.StatusOK, message{"You've been signed out!"})
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -217,15 +218,34 @@ func roleError(role string) error {
 	return auth.RoleRequired(role)
 }
 
-// authorize authenticates the request's access token (in x-access-token,
-// the original's header, or Authorization: Bearer) and, when role is set,
-// checks that its user holds role. When it says no, it has answered.
-func (a *api) authorize(c *gin.Context, role string, lacksRole error) (auth.Principal, bool) {
-	token, err := accessToken(c.Request.Header)
-	var p auth.Principal
-	if err == nil {
-		p, err = a.svc.Authenticate(c.Request.Context(), token)
+// allowAnyone lets every request through, leaving the caller for the
+// handler when one is signed in (principal): signout answers 200 even to a
+// browser whose session cookie is gone, expired or unknown, as the cookie
+// sibling does (its frontends clear their state only when signout
+// succeeds). A header token that fails is still refused as today: a
+// client that sends one is told its token is no good.
+func (a *api) allowAnyone() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p, cred, err := a.authenticate(c)
+		switch {
+		case err == nil:
+			setPrincipal(c, p)
+		case errors.Is(err, auth.ErrNoToken):
+		case cred == cookieCredential && (errors.Is(err, auth.ErrTokenInvalid) || errors.Is(err, auth.ErrTokenExpired)):
+		default:
+			a.fail(c, err)
+			return
+		}
+		c.Next()
 	}
+}
+
+// authorize authenticates the request (see authenticate: an access token
+// in x-access-token, the original's header, or Authorization: Bearer, or
+// the session cookie) and, when role is set, checks that its user holds
+// role. When it says no, it has answered.
+func (a *api) authorize(c *gin.Context, role string, lacksRole error) (auth.Principal, bool) {
+	p, _, err := a.authenticate(c)
 	switch {
 	case err != nil:
 		a.fail(c, err)

@@ -23,8 +23,11 @@ import (
 
 // Options configures the HTTP API.
 type Options struct {
-	// CORSOrigins are the origins browsers may call from; ["*"] allows any.
+	// CORSOrigins are the origins browsers may call from; ["*"] allows any
+	// (and turns the session cookie off).
 	CORSOrigins []string
+	// Cookie configures the browser session cookie.
+	Cookie CookieOptions
 	// TrustedProxies are the addresses or CIDRs of reverse proxies whose
 	// X-Forwarded-For names the client. Empty: the connection's address is
 	// the client, whatever headers say.
@@ -87,6 +90,10 @@ func NewHandler(svc *auth.Service, opts Options) (*Handler, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &api{svc: svc, log: log, metrics: opts.Metrics, accessLog: opts.AccessLog, redisPing: opts.RedisPing}
+	var err error
+	if a.cookie, err = newSessionCookie(opts.Cookie, opts.CORSOrigins, opts.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("trusted proxies: %w", err)
+	}
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -123,7 +130,7 @@ func NewHandler(svc *auth.Service, opts Options) (*Handler, error) {
 	authAPI.POST("/signup", a.limit(opts.SignUpLimit, "signups"), a.handle(a.signUp))
 	authAPI.POST("/signin", a.limit(opts.SignInLimit, "sign-in attempts"), a.handle(a.signIn))
 	authAPI.POST("/refreshtoken", a.limit(opts.RefreshLimit, "refresh requests"), a.handle(a.refreshToken))
-	authAPI.POST("/signout", a.requireToken(), a.handle(a.signOut))
+	authAPI.POST("/signout", a.allowAnyone(), a.handle(a.signOut))
 	authAPI.POST("/change-password", a.requireToken(), a.limit(opts.SignInLimit, "sign-in attempts"), a.handle(a.changePassword))
 	authAPI.POST("/forgot-password", a.limit(opts.ForgotLimit, "password reset requests"), a.handle(a.forgotPassword))
 	authAPI.POST("/reset-password", a.handle(a.resetPassword))

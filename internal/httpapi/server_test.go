@@ -70,6 +70,7 @@ func defaultOptions(c *clock) auth.Options {
 		HashMaxWait:       3 * time.Second,
 		ResetTokenTTL:     30 * time.Minute,
 		VerifyTokenTTL:    24 * time.Hour,
+		BrowserSessions:   true,
 		Now:               c.Now,
 	}
 }
@@ -108,7 +109,7 @@ func startServer(t testing.TB, db *gorm.DB, editHTTP func(*httpapi.Options), edi
 	if err := svc.PrepareVerification(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	httpOpts := httpapi.Options{CORSOrigins: []string{"http://localhost:8081"}, Logger: opts.Logger}
+	httpOpts := httpapi.Options{CORSOrigins: []string{"http://localhost:8081"}, Logger: opts.Logger, Cookie: testCookie}
 	if editHTTP != nil {
 		editHTTP(&httpOpts)
 	}
@@ -125,6 +126,9 @@ func startServer(t testing.TB, db *gorm.DB, editHTTP func(*httpapi.Options), edi
 	t.Cleanup(srv.Close)
 	return &testServer{Server: srv, db: db, svc: svc, clock: c}
 }
+
+// testCookie is the server's default session cookie.
+var testCookie = httpapi.CookieOptions{Name: "jwtauth_session", SameSite: http.SameSiteStrictMode}
 
 // response is what a test looks at in an answer.
 type response struct {

@@ -208,8 +208,9 @@ func TestConcurrentRefreshesOfOneToken(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.db.Model(&store.SessionToken{}).Count(&tokens)
-		if sessions != 1 || tokens != n+1 {
-			t.Errorf("%d sessions with %d tokens, want 1 with %d", sessions, tokens, n+1)
+		// The signin's two (the body's and the session cookie's) and one per refresh.
+		if sessions != 1 || tokens != n+2 {
+			t.Errorf("%d sessions with %d tokens, want 1 with %d", sessions, tokens, n+2)
 		}
 		s.clock.Advance(11 * time.Second)
 		wantJSON(t, s.refresh(t, in.RefreshToken), 403, msgReused)
@@ -256,7 +257,15 @@ func TestSignOut(t *testing.T) {
 		wantJSON(t, s.signOut(t, desk.AccessToken, ""), 200, "You've been signed out!")
 		wantJSON(t, s.refresh(t, desk.RefreshToken), 403, msgRevoked)
 
-		wantJSON(t, s.signOut(t, "", `{"all":true}`), 403, "No token provided!")
+		// No credential at all: nothing to end, and the same 200, which the
+		// cookie family's frontends wait for before they forget the user.
+		wantJSON(t, s.signOut(t, "", `{"all":true}`), 200, "You've been signed out!")
+		// A header token that fails is refused, as on any route.
+		wantJSON(t, s.signOut(t, "garbage", ""), 401, "Unauthorized!")
+		// A refresh token alone proves the session it ends.
+		held := s.signIn(t, "leaver", "password-1")
+		wantJSON(t, s.signOut(t, "", `{"refreshToken":"`+held.RefreshToken+`"}`), 200, "You've been signed out!")
+		wantJSON(t, s.refresh(t, held.RefreshToken), 403, msgRevoked)
 		fresh := s.signIn(t, "leaver", "password-1")
 		wantJSON(t, s.signOut(t, fresh.AccessToken, `{"all":"yes"}`), 400, "Failed! all must be true or false.")
 		r = s.do(t, request{method: "POST", path: "/api/auth/signout", contentType: "application/x-www-form-urlencoded",
@@ -319,7 +328,7 @@ func TestRefreshWithoutRotation(t *testing.T) {
 	wantJSON(t, s.refresh(t, in.RefreshToken), 403, msgExpired)
 	var n int64
 	s.db.Model(&store.SessionToken{}).Count(&n)
-	if n != 1 {
-		t.Errorf("%d refresh tokens stored, want 1", n)
+	if n != 2 { // the body's and the session cookie's
+		t.Errorf("%d refresh tokens stored, want 2", n)
 	}
 }
