@@ -354,8 +354,8 @@ func TestCookieStrictMode(t *testing.T) {
 		if err := json.Unmarshal(r.body, &fields); err != nil {
 			t.Fatal(err)
 		}
-		if len(fields) != 4 || fields["username"] != "strict" || fields["id"] == nil || fields["email"] == nil {
-			t.Errorf("strict signin body %s, want id, username, email, roles only", r.body)
+		if len(fields) != 5 || fields["username"] != "strict" || fields["id"] == nil || fields["email"] == nil || fields["emailVerified"] != false {
+			t.Errorf("strict signin body %s, want id, username, email, roles and emailVerified only", r.body)
 		}
 		if roles, ok := fields["roles"].([]any); !ok || len(roles) != 1 || roles[0] != "ROLE_USER" {
 			t.Errorf("roles %v, want [ROLE_USER]", fields["roles"])
