@@ -123,7 +123,9 @@ func TestRunOnSQLite(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("run returned %v", err)
 	}
-	for _, want := range []string{"jwtauth listening", "addr=http://" + env["ADDR"], "database=\"sqlite ", "stopped"} {
+	// The origins browsers may call from are said with the address: a
+	// frontend on another one is refused.
+	for _, want := range []string{"jwtauth listening", "addr=http://" + env["ADDR"], "database=\"sqlite ", "cors_origins=http://localhost:8081 ", "stopped"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, logs)
 		}

@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -348,7 +349,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	log.Info("jwtauth listening", "addr", "http://"+displayAddr(ln.Addr()),
-		"database", store.Describe(cfg.DBDriver, cfg.DBDSN), "version", version(),
+		"database", store.Describe(cfg.DBDriver, cfg.DBDSN), "cors_origins", strings.Join(cfg.CORSOrigins, ","), "version", version(),
 		"max_conns", maxConns, "max_conns_per_ip", cfg.HTTPMaxConnsPerIP)
 	// Everything the server runs with, defaults included and secrets
 	// masked (config.Config.LogValue), the derived connection cap too.

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -292,9 +294,15 @@ func accessToken(h http.Header) (string, error) {
 // from any other origin is served without CORS headers, as the original's
 // cors package does, so the browser (not the server) refuses it and the
 // server never answers a bare 403.
-func corsMiddleware(origins []string) gin.HandlerFunc {
+func corsMiddleware(origins []string, log *slog.Logger) gin.HandlerFunc {
+	refused := &refusedOrigins{log: log, allowed: strings.Join(origins, ","), seen: map[string]bool{}}
 	if len(origins) == 0 {
-		return func(c *gin.Context) { c.Next() } // no browser origin allowed: plain same-origin serving
+		// No browser origin allowed: plain same-origin serving.
+		return func(c *gin.Context) {
+			if origin := c.GetHeader("Origin"); origin != "" {
+				refused.note(c, origin)
+			}
+		}
 	}
 	cfg := cors.Config{
 		AllowMethods: []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"},
@@ -318,10 +326,52 @@ func corsMiddleware(origins []string) gin.HandlerFunc {
 			handle(c)
 			return
 		}
+		refused.note(c, origin)
 		if c.Request.Method == http.MethodOptions && c.GetHeader("Access-Control-Request-Method") != "" {
 			c.AbortWithStatus(http.StatusNoContent)
 			return
 		}
 		c.Next()
 	}
+}
+
+// refusedOrigins says in the log, once per origin, that a browser origin
+// was refused and which CORS_ORIGINS would allow it: the browser only
+// says "blocked by CORS policy" to the page's own console.
+type refusedOrigins struct {
+	log     *slog.Logger
+	allowed string // CORS_ORIGINS as it is
+	mu      sync.Mutex
+	seen    map[string]bool
+}
+
+// maxRefusedOrigins bounds what refusedOrigins remembers: origins are the
+// client's to choose, and a hostile one could name endlessly many.
+const maxRefusedOrigins = 100
+
+func (r *refusedOrigins) note(c *gin.Context, origin string) {
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || len(origin) > 200 {
+		return // "null" (a file or sandboxed page), or not an origin at all
+	}
+	if u.Host == c.Request.Host {
+		return // the server's own pages: not cross-origin
+	}
+	r.mu.Lock()
+	if r.seen[origin] || len(r.seen) > maxRefusedOrigins {
+		r.mu.Unlock()
+		return
+	}
+	r.seen[origin] = true
+	last := len(r.seen) > maxRefusedOrigins
+	r.mu.Unlock()
+	if last {
+		r.log.Warn("browser origins refused: no more are logged until a restart", "count", maxRefusedOrigins)
+		return
+	}
+	allow := origin
+	if r.allowed != "" {
+		allow = r.allowed + "," + origin
+	}
+	r.log.Warn("browser origin refused: not in CORS_ORIGINS", "origin", origin, "allow_with", "CORS_ORIGINS="+allow)
 }

@@ -107,7 +107,7 @@ func NewHandler(svc *auth.Service, opts Options) (*Handler, error) {
 	// writes. Believing X-Real-IP as well would let a client behind a
 	// proxy that passes it through unchanged choose its own address.
 	r.RemoteIPHeaders = []string{"X-Forwarded-For"}
-	r.Use(a.frame, corsMiddleware(opts.CORSOrigins))
+	r.Use(a.frame, corsMiddleware(opts.CORSOrigins, log))
 	r.NoRoute(a.handle(notFound))
 	r.NoMethod(a.handle(methodNotAllowed))
 

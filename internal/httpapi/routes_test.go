@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"jwtauth/internal/auth"
+	"jwtauth/internal/logtest"
 	"jwtauth/internal/store"
 	"jwtauth/internal/store/storetest"
 )
@@ -363,4 +365,30 @@ func TestDatabaseStalls(t *testing.T) {
 		proxy.Resume()
 		s.signIn(t, "boss", "password-1")
 	})
+}
+
+// A browser origin that is refused is said in the log, once, with the
+// setting that would allow it: otherwise a frontend on a port nobody
+// listed gets a 204 preflight without CORS headers and nothing says why.
+func TestRefusedOriginIsLoggedOnce(t *testing.T) {
+	var logs logtest.Buffer
+	s := serverOn(t, storetest.Open(t, "sqlite"), func(o *auth.Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	const frontend = "http://localhost:5173"
+	for range 3 {
+		s.do(t, request{method: "OPTIONS", path: "/api/auth/signin", header: map[string]string{
+			"Origin": frontend, "Access-Control-Request-Method": "POST"}})
+		s.do(t, request{method: "GET", path: "/api/test/all", header: map[string]string{"Origin": frontend}})
+	}
+	// Neither an allowed origin nor the server's own (a form on its own
+	// pages sends that) is a refusal.
+	s.do(t, request{method: "GET", path: "/api/test/all", header: map[string]string{"Origin": "http://localhost:8081"}})
+	s.do(t, request{method: "POST", path: "/api/auth/signin", header: map[string]string{"Origin": s.URL}})
+	// Nor is something that is not an origin at all worth a line.
+	s.do(t, request{method: "GET", path: "/api/test/all", header: map[string]string{"Origin": "null"}})
+
+	want := `level=WARN msg="browser origin refused: not in CORS_ORIGINS" origin=http://localhost:5173 allow_with="CORS_ORIGINS=http://localhost:8081,http://localhost:5173"`
+	out := logs.String()
+	if n := strings.Count(out, "browser origin refused"); n != 1 || !strings.Contains(out, want) {
+		t.Errorf("%d refusal lines, want 1 saying\n%s\nlog:\n%s", n, want, out)
+	}
 }
