@@ -110,6 +110,8 @@ type Service struct {
 	// dummyHash is compared against when a signin names no user, so that the
 	// answer takes as long as a wrong password does.
 	dummyHash func() []byte
+	// cursorKey signs the cursors of ListUsers.
+	cursorKey []byte
 }
 
 // New returns a Service on db. Options carry no defaults (the
@@ -144,7 +146,8 @@ func New(db *gorm.DB, opts Options) (*Service, error) {
 	if opts.ResetTokenTTL <= 0 {
 		return nil, fmt.Errorf("auth: reset token TTL must be positive, got %s", opts.ResetTokenTTL)
 	}
-	s := &Service{db: db, opts: opts, now: opts.Now, log: opts.Logger, background: newBackground(maxBackground)}
+	s := &Service{db: db, opts: opts, now: opts.Now, log: opts.Logger, background: newBackground(maxBackground),
+		cursorKey: cursorKeyFrom(opts)}
 	if s.now == nil {
 		s.now = time.Now
 	}
