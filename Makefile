@@ -13,7 +13,7 @@ VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || ech
 TAGS          ?= nomsgpack
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test test-mysql test-postgres test-all fuzz bench bench-go lint fmt clean
+.PHONY: help run build test test-mysql test-postgres test-all fuzz bench bench-scale bench-go lint fmt clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -57,6 +57,10 @@ fuzz: ## fuzz each target for FUZZTIME (default 30s)
 
 bench: ## measure jwtauth against the floor and pure bcrypt, print the table (about 3 minutes)
 	$(GO) run ./bench
+
+SCALE_USERS   ?= 1000000
+bench-scale: ## load SCALE_USERS users (default 1,000,000) into each engine and time the admin API, signin and a board
+	$(GO) run ./bench -scale $(SCALE_USERS)
 
 bench-go: ## run the Go benchmarks of the hot paths
 	$(GO) test -run '^$$' -bench . -benchmem ./...
