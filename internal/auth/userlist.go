@@ -26,6 +26,12 @@ const (
 var ErrBadCursor = &Error{Kind: KindInvalid,
 	Message: "Failed! The cursor is not valid for this search: start again from the first page."}
 
+// ErrPageTooDeep answers a numbered page past the first MaxCount users of
+// a search that has more: skipping rows costs what they are, so the way
+// further is a cursor, which costs the same at any depth.
+var ErrPageTooDeep = &Error{Kind: KindInvalid,
+	Message: "Failed! Numbered pages reach the first 10000 users: follow next from an earlier page, or narrow q."}
+
 // UserPage is one page of users, in the shape of the original author's
 // pagination tutorial, plus Next: the cursor of the page after it.
 type UserPage struct {
@@ -52,9 +58,9 @@ type ListQuery struct {
 
 // ListUsers returns a page of users ordered by id. A page past the end is
 // empty. Its cost follows the page, not the table: a cursor continues
-// from an id (no rows skipped), a search reads the key indexes, and the
-// count stops at MaxCount. Numbered pages skip rows, so deep ones grow
-// with their number; the cursor is the way through a large table.
+// from an id (no rows skipped), a search reads the key indexes, the count
+// stops at MaxCount, and so do numbered pages (ErrPageTooDeep), which
+// skip the rows before them.
 func (s *Service) ListUsers(ctx context.Context, q ListQuery) (UserPage, error) {
 	prefix := store.Key(q.Q)
 	sq := store.UserQuery{Prefix: prefix, Offset: q.Page * q.Size, Limit: q.Size + 1}
@@ -66,16 +72,22 @@ func (s *Service) ListUsers(ctx context.Context, q ListQuery) (UserPage, error) 
 		}
 		sq.AfterID, sq.Offset, page = after, 0, p
 	}
-	users, err := store.ListUsers(ctx, s.db, sq)
-	if err != nil {
-		return UserPage{}, dbError(err)
-	}
 	total, err := store.CountUsers(ctx, s.db, prefix, MaxCount+1)
 	if err != nil {
 		return UserPage{}, dbError(err)
 	}
-	out := UserPage{TotalItems: min(total, MaxCount), TotalCapped: total > MaxCount, CurrentPage: page}
+	out := UserPage{TotalItems: min(total, MaxCount), TotalCapped: total > MaxCount, CurrentPage: page, Users: []UserInfo{}}
 	out.TotalPages = (out.TotalItems + int64(q.Size) - 1) / int64(q.Size)
+	switch {
+	case int64(sq.Offset) >= total:
+		return out, nil // past the end: nothing to read
+	case sq.Offset >= MaxCount:
+		return UserPage{}, ErrPageTooDeep
+	}
+	users, err := store.ListUsers(ctx, s.db, sq)
+	if err != nil {
+		return UserPage{}, dbError(err)
+	}
 	if len(users) > q.Size {
 		users = users[:q.Size]
 		out.Next = s.cursor(users[q.Size-1].ID, page+1, prefix)

@@ -344,5 +344,22 @@ func TestAdminListUsersCountCap(t *testing.T) {
 		if p.TotalItems != 10 || p.TotalCapped {
 			t.Errorf("q=bulk00001: %d items (capped %v), want 10", p.TotalItems, p.TotalCapped)
 		}
+		// Numbered pages reach the first MaxCount users; past them, next does.
+		last := decode[adminPage](t, s.as(t, admin, "GET", "/api/admin/users?size=100&page=99", ""))
+		if len(last.Users) != 100 || last.CurrentPage != 99 || last.Next == nil {
+			t.Fatalf("page 99: %d users, page %d", len(last.Users), last.CurrentPage)
+		}
+		wantJSON(t, s.as(t, admin, "GET", "/api/admin/users?size=100&page=100", ""), 400,
+			"Failed! Numbered pages reach the first 10000 users: follow next from an earlier page, or narrow q.")
+		beyond := decode[adminPage](t, s.as(t, admin, "GET", "/api/admin/users?size=100&cursor="+*last.Next, ""))
+		if len(beyond.Users) != 6 || beyond.CurrentPage != 100 || beyond.Next != nil ||
+			beyond.Users[0].ID <= last.Users[99].ID {
+			t.Errorf("the page after page 99, by cursor: %d users, page %d", len(beyond.Users), beyond.CurrentPage)
+		}
+		// A search with fewer matches pages past its end as before.
+		empty := decode[adminPage](t, s.as(t, admin, "GET", "/api/admin/users?q=bulk00001&page=5000", ""))
+		if len(empty.Users) != 0 || empty.TotalItems != 10 {
+			t.Errorf("q=bulk00001 page 5000: %+v", empty)
+		}
 	})
 }
