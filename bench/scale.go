@@ -124,7 +124,7 @@ func (b *bench) scale(engine, dsn string, n int) []scaleRow {
 		return page{status: s.postStatus("/api/auth/signin", signin)}
 	})
 	rows = append(rows, scaleRow{engine: engine, scenario: "POST /api/auth/signin, a loaded user (bcrypt cost 10)", median: m,
-		note: "as with ten users: one bcrypt compare"})
+		note: "one bcrypt compare; make bench has the pure compare rate"})
 	user := s.accountsNamed("scale_user", "user")
 	m, _ = timeCalls(func() page { return adminGet(s.addr, user, "/api/test/user") })
 	rows = append(rows, scaleRow{engine: engine, scenario: "GET /api/test/user", median: m})
