@@ -59,7 +59,7 @@ bench: ## measure jwtauth against the floor and pure bcrypt, print the table (ab
 	$(GO) run ./bench
 
 SCALE_USERS   ?= 1000000
-bench-scale: ## load SCALE_USERS users (default 1,000,000) into each engine and time the admin API, signin and a board
+bench-scale: ## load SCALE_USERS users (default 1,000,000) into each configured engine and time the admin API, signin and a board
 	$(GO) run ./bench -scale $(SCALE_USERS)
 
 bench-go: ## run the Go benchmarks of the hot paths
