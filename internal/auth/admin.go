@@ -13,12 +13,6 @@ import (
 	"jwtauth/internal/store"
 )
 
-// Paging limits of ListUsers.
-const (
-	DefaultPageSize = 20
-	MaxPageSize     = 100
-)
-
 // ErrLastAdmin refuses a change that would leave no admin at all.
 var ErrLastAdmin = &Error{Kind: KindConflict,
 	Message: "Failed! That would leave no admin: make another user admin first."}
@@ -37,30 +31,6 @@ type UserInfo struct {
 func userInfo(u store.UserWithRoles) UserInfo {
 	return UserInfo{ID: u.ID, Username: u.Username, Email: u.Email, Roles: u.Roles, CreatedAt: u.CreatedAt,
 		EmailVerified: u.EmailVerifiedAt != nil}
-}
-
-// UserPage is one page of users, in the shape of the original author's
-// pagination tutorial.
-type UserPage struct {
-	TotalItems  int64
-	Users       []UserInfo
-	TotalPages  int64
-	CurrentPage int
-}
-
-// ListUsers returns page (from 0) of size users whose username or email
-// contains q (ignoring case), ordered by id. A page past the end is empty.
-func (s *Service) ListUsers(ctx context.Context, q string, page, size int) (UserPage, error) {
-	users, total, err := store.ListUsers(ctx, s.db, q, page*size, size)
-	if err != nil {
-		return UserPage{}, dbError(err)
-	}
-	out := UserPage{TotalItems: total, TotalPages: (total + int64(size) - 1) / int64(size), CurrentPage: page,
-		Users: make([]UserInfo, len(users))}
-	for i, u := range users {
-		out.Users[i] = userInfo(u)
-	}
-	return out, nil
 }
 
 // User returns one user, or ErrUserNotFound.

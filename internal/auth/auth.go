@@ -125,6 +125,8 @@ type Service struct {
 	// dummyHash is compared against when a signin names no user, so that the
 	// answer takes as long as a wrong password does.
 	dummyHash func() []byte
+	// cursorKey signs the cursors of ListUsers.
+	cursorKey []byte
 }
 
 // New returns a Service on db. Options carry no defaults (the
@@ -165,7 +167,8 @@ func New(db *gorm.DB, opts Options) (*Service, error) {
 	if opts.EmailVerification < VerificationOff || opts.EmailVerification > VerificationRequired {
 		return nil, fmt.Errorf("auth: unknown email verification mode %d", opts.EmailVerification)
 	}
-	s := &Service{db: db, opts: opts, now: opts.Now, log: opts.Logger, background: newBackground(maxBackground)}
+	s := &Service{db: db, opts: opts, now: opts.Now, log: opts.Logger, background: newBackground(maxBackground),
+		cursorKey: cursorKeyFrom(opts)}
 	if s.now == nil {
 		s.now = time.Now
 	}

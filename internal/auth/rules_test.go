@@ -73,7 +73,7 @@ func TestLastAdminRule(t *testing.T) {
 				t.Errorf("the refused demotion: %v, want ErrLastAdmin", err)
 			}
 		}
-		page, err := svc.ListUsers(ctx, "", 0, 10)
+		page, err := svc.ListUsers(ctx, ListQuery{Size: 10})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -29,17 +29,23 @@ func toUserResponse(u auth.UserInfo) userResponse {
 		EmailVerified: u.EmailVerified}
 }
 
-// usersPage is the shape of the original author's pagination tutorial.
+// usersPage is the shape of the original author's pagination tutorial,
+// plus totalCapped and next.
 type usersPage struct {
 	TotalItems  int64          `json:"totalItems"`
 	Users       []userResponse `json:"users"`
 	TotalPages  int64          `json:"totalPages"`
 	CurrentPage int            `json:"currentPage"`
+	// TotalCapped: there are more than totalItems (auth.MaxCount).
+	TotalCapped bool `json:"totalCapped"`
+	// Next is the cursor of the following page, null on the last one.
+	Next *string `json:"next"`
 }
 
-// listUsers serves GET /api/admin/users?page=0&size=20&q=...: page counts
-// from 0; size is 1 to 100 (larger sizes are served as 100); a page past
-// the end is empty.
+// listUsers serves GET /api/admin/users?page=0&size=20&q=... and
+// ?cursor=<next>&size=20&q=...: page counts from 0; size is 1 to 100
+// (larger sizes are served as 100); a page past the end is empty; a cursor
+// is the next of an earlier answer with the same q, and replaces page.
 func (a *api) listUsers(c *gin.Context) error {
 	page, err := queryInt(c, "page", 0, 0, 1_000_000)
 	if err != nil {
@@ -58,12 +64,22 @@ func (a *api) listUsers(c *gin.Context) error {
 	if !utf8.ValidString(q) || strings.IndexFunc(q, unicode.IsControl) >= 0 {
 		return badRequest("Failed! q must be UTF-8 text without control characters.")
 	}
-	p, err := a.svc.ListUsers(reqCtx(c), q, page, size)
+	cursor, withCursor := c.GetQuery("cursor")
+	if _, withPage := c.GetQuery("page"); withCursor && withPage {
+		return badRequest("Failed! Send page or cursor, not both.")
+	}
+	if withCursor && cursor == "" {
+		return auth.ErrBadCursor
+	}
+	p, err := a.svc.ListUsers(reqCtx(c), auth.ListQuery{Q: q, Page: page, Size: size, Cursor: cursor})
 	if err != nil {
 		return err
 	}
 	out := usersPage{TotalItems: p.TotalItems, TotalPages: p.TotalPages, CurrentPage: p.CurrentPage,
-		Users: make([]userResponse, len(p.Users))}
+		TotalCapped: p.TotalCapped, Users: make([]userResponse, len(p.Users))}
+	if p.Next != "" {
+		out.Next = &p.Next
+	}
 	for i, u := range p.Users {
 		out.Users[i] = toUserResponse(u)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"jwtauth/internal/auth"
+	"jwtauth/internal/store"
 	"jwtauth/internal/store/storetest"
 )
 
@@ -26,6 +27,8 @@ type adminPage struct {
 	Users       []adminUser `json:"users"`
 	TotalPages  int64       `json:"totalPages"`
 	CurrentPage int         `json:"currentPage"`
+	TotalCapped bool        `json:"totalCapped"`
+	Next        *string     `json:"next"`
 }
 
 func decode[T any](t *testing.T, r response) T {
@@ -71,9 +74,10 @@ func TestAdminListUsers(t *testing.T) {
 			s.createUser(t, fmt.Sprintf("member%02d", i), "password-1", roleUser)
 		}
 		s.createUser(t, "100%_real", "password-1", roleUser)
+		s.createUser(t, "100ab_decoy", "password-1", roleUser)
 
 		first := decode[adminPage](t, s.as(t, admin, "GET", "/api/admin/users", ""))
-		if first.TotalItems != 26 || len(first.Users) != 20 || first.TotalPages != 2 || first.CurrentPage != 0 {
+		if first.TotalItems != 27 || len(first.Users) != 20 || first.TotalPages != 2 || first.CurrentPage != 0 {
 			t.Errorf("first page: %d items, %d users, %d pages, page %d", first.TotalItems, len(first.Users), first.TotalPages, first.CurrentPage)
 		}
 		u := first.Users[0]
@@ -81,19 +85,19 @@ func TestAdminListUsers(t *testing.T) {
 			t.Errorf("first user = %+v", u)
 		}
 		second := decode[adminPage](t, s.as(t, admin, "GET", "/api/admin/users?page=1&size=20", ""))
-		if len(second.Users) != 6 || second.CurrentPage != 1 || second.Users[0].ID == first.Users[19].ID {
+		if len(second.Users) != 7 || second.CurrentPage != 1 || second.Users[0].ID == first.Users[19].ID {
 			t.Errorf("second page: %d users, page %d", len(second.Users), second.CurrentPage)
 		}
 		past := decode[adminPage](t, s.as(t, admin, "GET", "/api/admin/users?page=9", ""))
-		if len(past.Users) != 0 || past.TotalItems != 26 || past.CurrentPage != 9 || !strings.Contains(string(s.as(t, admin, "GET", "/api/admin/users?page=9", "").body), `"users":[]`) {
+		if len(past.Users) != 0 || past.TotalItems != 27 || past.CurrentPage != 9 || !strings.Contains(string(s.as(t, admin, "GET", "/api/admin/users?page=9", "").body), `"users":[]`) {
 			t.Errorf("page past the end: %+v", past)
 		}
 		huge := decode[adminPage](t, s.as(t, admin, "GET", "/api/admin/users?size=100000", ""))
-		if len(huge.Users) != 26 || huge.TotalPages != 1 {
+		if len(huge.Users) != 27 || huge.TotalPages != 1 {
 			t.Errorf("huge size (served as 100): %d users, %d pages", len(huge.Users), huge.TotalPages)
 		}
 		small := decode[adminPage](t, s.as(t, admin, "GET", "/api/admin/users?size=7&page=3", ""))
-		if len(small.Users) != 5 || small.TotalPages != 4 {
+		if len(small.Users) != 6 || small.TotalPages != 4 {
 			t.Errorf("size 7 page 3: %d users, %d pages", len(small.Users), small.TotalPages)
 		}
 		found := decode[adminPage](t, s.as(t, admin, "GET", "/api/admin/users?q=MEMBER1", ""))
@@ -104,9 +108,18 @@ func TestAdminListUsers(t *testing.T) {
 		if byEmail.TotalItems != 1 || byEmail.Users[0].Username != "boss" {
 			t.Errorf("q by email: %+v", byEmail)
 		}
-		literal := decode[adminPage](t, s.as(t, admin, "GET", "/api/admin/users?q=0%25_", ""))
+		literal := decode[adminPage](t, s.as(t, admin, "GET", "/api/admin/users?q=100%25_", ""))
 		if literal.TotalItems != 1 || literal.Users[0].Username != "100%_real" {
-			t.Errorf(`q="0%%_" (wildcards taken literally) matched %d`, literal.TotalItems)
+			t.Errorf(`q="100%%_" (wildcards taken literally) matched %d`, literal.TotalItems)
+		}
+		// A search matches the start of a username or email, not the middle.
+		inside := decode[adminPage](t, s.as(t, admin, "GET", "/api/admin/users?q=ember", ""))
+		if inside.TotalItems != 0 || len(inside.Users) != 0 || inside.Next != nil {
+			t.Errorf("q=ember matched %d, want none (prefixes only)", inside.TotalItems)
+		}
+		if first.TotalCapped || first.Next == nil || second.Next != nil || past.Next != nil {
+			t.Errorf("first page capped %v next %v; second page next %v; past the end next %v",
+				first.TotalCapped, first.Next, second.Next, past.Next)
 		}
 
 		for _, q := range []struct{ query, msg string }{
@@ -225,5 +238,160 @@ func TestLastAdminGuard(t *testing.T) {
 		secondToken := s.signIn(t, "second", "password-1").AccessToken
 		wantJSON(t, s.as(t, secondToken, "DELETE", second, ""), 409, last)
 		wantJSON(t, s.as(t, secondToken, "DELETE", self, ""), 200, "User deleted.")
+	})
+}
+
+// Following next from the first page visits every user once, in id order,
+// on every engine, with and without a search; a cursor works only as it
+// was handed out.
+func TestAdminListUsersCursor(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, driver string) {
+		s := newServer(t, driver)
+		s.createUser(t, "boss", "password-1", roleUser, roleAdmin)
+		admin := s.signIn(t, "boss", "password-1").AccessToken
+		for i := range 30 {
+			name := fmt.Sprintf("walker%02d", i)
+			if i%3 == 0 {
+				name = fmt.Sprintf("Jögger%02d", i) // folded: jögger, matched by JÖG
+			}
+			s.createUser(t, name, "password-1", roleUser)
+		}
+		walk := func(query string) (ids []int64, pages int) {
+			t.Helper()
+			path := "/api/admin/users?size=4&" + query
+			for pages = 0; pages < 50; pages++ {
+				p := decode[adminPage](t, s.as(t, admin, "GET", path, ""))
+				if p.CurrentPage != pages {
+					t.Errorf("%s: currentPage %d, want %d", path, p.CurrentPage, pages)
+				}
+				for _, u := range p.Users {
+					ids = append(ids, u.ID)
+				}
+				if p.Next == nil {
+					return ids, pages + 1
+				}
+				path = "/api/admin/users?size=4&" + query + "&cursor=" + *p.Next
+			}
+			t.Fatalf("%s: no end after 50 pages", query)
+			return nil, 0
+		}
+		all := decode[adminPage](t, s.as(t, admin, "GET", "/api/admin/users?size=100", ""))
+		ids, pages := walk("")
+		if len(ids) != 31 || pages != 8 || fmt.Sprint(ids) != fmt.Sprint(userIDs(all.Users)) {
+			t.Errorf("walked %d users in %d pages: %v, want the 31 of one big page %v", len(ids), pages, ids, userIDs(all.Users))
+		}
+		found, pages := walk("q=J%C3%96G")
+		if len(found) != 10 || pages != 3 {
+			t.Errorf("q=JÖG: walked %d users in %d pages, want 10 in 3", len(found), pages)
+		}
+		for i := 1; i < len(found); i++ {
+			if found[i] <= found[i-1] {
+				t.Errorf("q=JÖG: ids out of order: %v", found)
+			}
+		}
+
+		first := decode[adminPage](t, s.as(t, admin, "GET", "/api/admin/users?size=4", ""))
+		next := *first.Next
+		const bad = "Failed! The cursor is not valid for this search: start again from the first page."
+		flipped := []byte(next)
+		flipped[2] ^= 1
+		for _, c := range []string{string(flipped), next[:len(next)-1], next + "A", "", "AAAAAAAAAAAAAAAAAAAAAAA", "%25%00", "!!"} {
+			wantJSON(t, s.as(t, admin, "GET", "/api/admin/users?size=4&cursor="+c, ""), 400, bad)
+		}
+		// The cursor of one search is not one of another.
+		wantJSON(t, s.as(t, admin, "GET", "/api/admin/users?q=w&cursor="+next, ""), 400, bad)
+		wantJSON(t, s.as(t, admin, "GET", "/api/admin/users?page=1&cursor="+next, ""), 400, "Failed! Send page or cursor, not both.")
+		// Another instance sharing the secret takes it.
+		other := serverOn(t, s.db)
+		p := decode[adminPage](t, other.as(t, admin, "GET", "/api/admin/users?size=4&cursor="+next, ""))
+		if len(p.Users) != 4 || p.Users[0].ID != ids[4] || p.CurrentPage != 1 {
+			t.Errorf("cursor on another instance: %+v", p)
+		}
+	})
+}
+
+func userIDs(users []adminUser) []int64 {
+	ids := make([]int64, len(users))
+	for i, u := range users {
+		ids[i] = u.ID
+	}
+	return ids
+}
+
+// Past auth.MaxCount users, the count stops there and says so.
+func TestAdminListUsersCountCap(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, driver string) {
+		s := newServer(t, driver)
+		s.createUser(t, "boss", "password-1", roleUser, roleAdmin)
+		admin := s.signIn(t, "boss", "password-1").AccessToken
+		now := time.Now().UTC()
+		users := make([]store.User, auth.MaxCount+5)
+		for i := range users {
+			name := fmt.Sprintf("bulk%06d", i)
+			users[i] = store.User{Username: name, Email: name + "@example.com", Password: "x",
+				UsernameKey: name, EmailKey: name + "@example.com", CreatedAt: now, UpdatedAt: now}
+		}
+		if err := s.db.CreateInBatches(users, 500).Error; err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{"", "q=bulk"} {
+			p := decode[adminPage](t, s.as(t, admin, "GET", "/api/admin/users?size=100&"+q, ""))
+			if p.TotalItems != auth.MaxCount || !p.TotalCapped || p.TotalPages != auth.MaxCount/100 || len(p.Users) != 100 || p.Next == nil {
+				t.Errorf("%q: %d items (capped %v), %d pages, %d users", q, p.TotalItems, p.TotalCapped, p.TotalPages, len(p.Users))
+			}
+		}
+		p := decode[adminPage](t, s.as(t, admin, "GET", "/api/admin/users?q=bulk00001", ""))
+		if p.TotalItems != 10 || p.TotalCapped {
+			t.Errorf("q=bulk00001: %d items (capped %v), want 10", p.TotalItems, p.TotalCapped)
+		}
+		// Numbered pages reach the first MaxCount users; past them, next does.
+		last := decode[adminPage](t, s.as(t, admin, "GET", "/api/admin/users?size=100&page=99", ""))
+		if len(last.Users) != 100 || last.CurrentPage != 99 || last.Next == nil {
+			t.Fatalf("page 99: %d users, page %d", len(last.Users), last.CurrentPage)
+		}
+		wantJSON(t, s.as(t, admin, "GET", "/api/admin/users?size=100&page=100", ""), 400,
+			"Failed! Numbered pages reach the first 10000 users: follow next from an earlier page, or narrow q.")
+		beyond := decode[adminPage](t, s.as(t, admin, "GET", "/api/admin/users?size=100&cursor="+*last.Next, ""))
+		if len(beyond.Users) != 6 || beyond.CurrentPage != 100 || beyond.Next != nil ||
+			beyond.Users[0].ID <= last.Users[99].ID {
+			t.Errorf("the page after page 99, by cursor: %d users, page %d", len(beyond.Users), beyond.CurrentPage)
+		}
+		// A search with fewer matches pages past its end as before.
+		empty := decode[adminPage](t, s.as(t, admin, "GET", "/api/admin/users?q=bulk00001&page=5000", ""))
+		if len(empty.Users) != 0 || empty.TotalItems != 10 {
+			t.Errorf("q=bulk00001 page 5000: %+v", empty)
+		}
+	})
+}
+
+// A search is a prefix of the folded name or address, byte for byte on
+// every engine: a trailing space counts (MySQL's PAD SPACE collations
+// would ignore it), and Unicode folds as the unique keys do.
+func TestAdminSearchPrefix(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, driver string) {
+		s := newServer(t, driver)
+		s.createUser(t, "boss", "password-1", roleUser, roleAdmin)
+		admin := s.signIn(t, "boss", "password-1").AccessToken
+		for _, name := range []string{"bob", "bob smith", "bobby", "Straße", "strasbourg"} {
+			s.createUser(t, name, "password-1", roleUser)
+		}
+		for _, c := range []struct{ q, want string }{
+			{"bob", "[bob bob smith bobby]"},
+			{"bob%20", "[bob smith]"},
+			{"BOB%20S", "[bob smith]"},
+			{"STRASS", "[Straße]"},
+			{"stras", "[Straße strasbourg]"},
+			{"bob@", "[bob]"},
+			{"smith", "[]"},
+		} {
+			p := decode[adminPage](t, s.as(t, admin, "GET", "/api/admin/users?q="+c.q, ""))
+			names := []string{}
+			for _, u := range p.Users {
+				names = append(names, u.Username)
+			}
+			if fmt.Sprint(names) != c.want || p.TotalItems != int64(len(names)) {
+				t.Errorf("q=%s: %v (totalItems %d), want %s", c.q, names, p.TotalItems, c.want)
+			}
+		}
 	})
 }

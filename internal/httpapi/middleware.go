@@ -9,10 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gin-contrib/cors"
@@ -36,13 +34,6 @@ var (
 	denyAll    = []string{"default-src 'none'; frame-ancestors 'none'"}
 )
 
-// requestIDs makes ids unique across instances and restarts without a
-// random read per request: a random prefix per process and a counter.
-var requestIDs = struct {
-	prefix string
-	n      atomic.Uint64
-}{prefix: randomHex(6)}
-
 func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
@@ -61,7 +52,7 @@ func (a *api) frame(c *gin.Context) {
 	if ids := c.Request.Header[requestIDHeader]; len(ids) == 1 && saneRequestID(ids[0]) {
 		h[requestIDHeader] = ids
 	} else {
-		h[requestIDHeader] = []string{requestIDs.prefix + "-" + strconv.FormatUint(requestIDs.n.Add(1), 36)}
+		h[requestIDHeader] = requestIDs.next()
 	}
 	// Answers carry tokens and personal data: no cache keeps them, no
 	// browser sniffs them into something executable, frames them, or leaks

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -19,27 +20,88 @@ type UserWithRoles struct {
 // engines accept in an ESCAPE clause.
 var likeEscaper = strings.NewReplacer("!", "!!", "%", "!%", "_", "!_")
 
-// ListUsers returns one page of users ordered by id, and how many match in
-// all. A non-empty q keeps the users whose username or email contains it,
-// ignoring case.
-func ListUsers(ctx context.Context, db *gorm.DB, q string, offset, limit int) ([]UserWithRoles, int64, error) {
+// UserQuery selects the users ListUsers returns: those whose folded
+// username or email starts with Prefix (all when empty), with ids above
+// AfterID, ordered by id, skipping Offset of them and returning at most
+// Limit.
+type UserQuery struct {
+	Prefix        string
+	AfterID       int64
+	Offset, Limit int
+}
+
+// ListUsers returns the users q selects, with their roles. Each step costs
+// what the page costs, not what the table holds: ids come from the primary
+// key and a prefix from the unique indexes on the key columns.
+func ListUsers(ctx context.Context, db *gorm.DB, q UserQuery) ([]UserWithRoles, error) {
 	db, done := on(ctx, db)
 	defer done()
-	base := db.Model(&User{})
-	if q != "" {
-		pattern := "%" + likeEscaper.Replace(Key(q)) + "%"
-		base = base.Where("? LIKE ? ESCAPE '!' OR ? LIKE ? ESCAPE '!'", col("usernameKey"), pattern, col("emailKey"), pattern)
-	}
-	var total int64
-	if err := base.Session(&gorm.Session{}).Count(&total).Error; err != nil {
-		return nil, 0, fmt.Errorf("count users: %w", translate(err))
+	base := withPrefix(db.Model(&User{}), q.Prefix)
+	if q.AfterID > 0 {
+		base = base.Where("id > ?", q.AfterID)
 	}
 	var users []User
-	if err := base.Order("id").Offset(offset).Limit(limit).Find(&users).Error; err != nil {
-		return nil, 0, fmt.Errorf("list users: %w", translate(err))
+	if err := base.Order("id").Offset(q.Offset).Limit(q.Limit).Find(&users).Error; err != nil {
+		return nil, fmt.Errorf("list users: %w", translate(err))
 	}
-	out, err := withRoles(ctx, db, users)
-	return out, total, err
+	return withRoles(ctx, db, users)
+}
+
+// CountUsers counts the users whose folded username or email starts with
+// prefix (all when empty), but stops at limit: a count of a million rows
+// reads a million rows on every engine, and no list needs to know more
+// than that there are many.
+func CountUsers(ctx context.Context, db *gorm.DB, prefix string, limit int64) (int64, error) {
+	db, done := on(ctx, db)
+	defer done()
+	some := withPrefix(db.Model(&User{}).Select("id"), prefix).Limit(int(limit))
+	var n int64
+	if err := db.Table("(?) AS counted", some).Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("count users: %w", translate(err))
+	}
+	return n, nil
+}
+
+// withPrefix keeps the rows whose usernameKey or emailKey starts with
+// prefix. The range comparison is what the unique indexes serve on every
+// engine (the key columns compare bytes: utf8mb4_bin, "C", SQLite's
+// BINARY); the LIKE, on the few rows in range, makes it exact where
+// MySQL's PAD SPACE collation would let "bob" into the range of "bob ".
+func withPrefix(db *gorm.DB, prefix string) *gorm.DB {
+	if prefix == "" {
+		return db
+	}
+	pattern := likeEscaper.Replace(prefix) + "%"
+	end, bounded := prefixEnd(prefix)
+	match := func(column string) *gorm.DB {
+		c := col(column)
+		m := db.Session(&gorm.Session{NewDB: true}).Where("? >= ?", c, prefix)
+		if bounded {
+			m = m.Where("? < ?", c, end)
+		}
+		return m.Where("? LIKE ? ESCAPE '!'", c, pattern)
+	}
+	return db.Where(match("usernameKey").Or(match("emailKey")))
+}
+
+// prefixEnd is the least string above every string that starts with
+// prefix: prefix with its last character replaced by the next one (UTF-8
+// orders bytes as it orders code points). Only a prefix made of nothing
+// but U+10FFFF has none.
+func prefixEnd(prefix string) (string, bool) {
+	for prefix != "" {
+		r, size := utf8.DecodeLastRuneInString(prefix)
+		prefix = prefix[:len(prefix)-size]
+		switch {
+		case r == utf8.MaxRune:
+			continue
+		case r == 0xD7FF: // the next one that UTF-8 can hold is past the surrogates
+			return prefix + "\uE000", true
+		default:
+			return prefix + string(r+1), true
+		}
+	}
+	return "", false
 }
 
 // GetUser returns the user with the given id and its roles, or ErrNotFound.
