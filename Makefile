@@ -71,7 +71,7 @@ fuzz: ## fuzz each target for FUZZTIME (default 30s)
 		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./internal/httpapi || exit 1; \
 	done
 
-bench: ## measure jwtauth against the floor and pure bcrypt, print the table (about 3 minutes)
+bench: ## measure jwtauth against the floor and pure bcrypt, print the table (about 4 minutes)
 	$(GO) run ./bench
 
 SCALE_USERS   ?= 1000000
