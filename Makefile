@@ -31,8 +31,10 @@ help: ## list the targets
 
 run: ## build and start the server on :8080 with embedded SQLite (data/jwtauth.db)
 	@CGO_ENABLED=0 $(GO) build -tags $(TAGS) -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/jwtauth
-	@# jwtauth says what went wrong in one line of its own; make adds nothing.
-	@trap true INT TERM; $(BIN) || true
+	@# jwtauth says what went wrong in one line of its own, and make adds
+	@# nothing: on a failure the recipe stops make with SIGINT, as Ctrl-C
+	@# would (exit 130, no "Error 1" line); Ctrl-C itself is a clean stop.
+	@trap true INT TERM; $(BIN) || kill -INT $$PPID
 
 build: ## build the binary into bin/jwtauth (static, stripped)
 	CGO_ENABLED=0 $(GO) build -tags $(TAGS) -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/jwtauth
@@ -98,5 +100,6 @@ vuln: ## report known vulnerabilities in the code's call paths and in the Go it 
 fmt: ## format the code
 	gofmt -w cmd internal bench
 
-clean: ## remove the binary and the local SQLite database (not the EdDSA key in data/, if one was made)
-	rm -rf bin data/jwtauth.db data/jwtauth.db-wal data/jwtauth.db-shm
+clean: ## remove the binary, the local SQLite database and the README's cookie jars (not an EdDSA key in data/)
+	rm -rf bin data/jwtauth.db data/jwtauth.db-wal data/jwtauth.db-shm cookies.txt old-cookies.txt
+	@rmdir data 2>/dev/null || true

@@ -46,7 +46,7 @@ func TestEnvFile(t *testing.T) {
 	// shell would trip on, names a MySQL server; its bad PORT is reported.
 	write(".env", "# settings\nDB_DSN='root:@tcp(127.0.0.1:1)/test?parseTime=true'\nPORT=eighty\n")
 	r := run(nil, "migrate")
-	if r.code != 1 || !strings.Contains(r.stderr, `PORT: must be a number from 1 to 65535, got "eighty"`) {
+	if r.code != 1 || !strings.Contains(r.stderr, `PORT: must be a number from 1 to 65535, got "eighty" (settings from .env included)`) {
 		t.Errorf(".env not read: exit %d, stderr %s", r.code, r.stderr)
 	}
 	// The real environment wins over the file.

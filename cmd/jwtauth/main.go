@@ -18,6 +18,8 @@ import (
 	"syscall"
 
 	"github.com/joho/godotenv"
+
+	"jwtauth/internal/config"
 )
 
 func main() {
@@ -70,9 +72,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	if getenv, err = withEnvFile(getenv, envFile); err != nil {
+	getenv, envFile, err = withEnvFile(getenv, envFile)
+	if err != nil {
 		return err
 	}
+	if err := command(ctx, args, getenv, stdin, stdout, stderr); err != nil {
+		if envFile != "" && errors.Is(err, config.ErrInvalid) {
+			// The bad value may be the file's, which the user did not type.
+			return fmt.Errorf("%w (settings from %s included)", err, envFile)
+		}
+		return err
+	}
+	return nil
+}
+
+// command runs the command args name.
+func command(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd, rest := "serve", args[1:]
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		cmd, rest = rest[0], rest[1:]
@@ -158,25 +173,26 @@ func envFileFlag(args []string) (rest []string, path string, err error) {
 }
 
 // withEnvFile returns getenv backed by the settings in path, or in .env
-// when path is "" and .env exists: a variable of the real environment
-// (set and not empty) wins over the file's. The file is read the way
+// when path is "" and .env exists, and the file it read ("" for none): a
+// variable of the real environment (set and not empty) wins over the
+// file's. The file is read the way
 // docker --env-file and systemd read theirs, plus quotes:
 // NAME=value, NAME='value' or NAME="value", # comments.
-func withEnvFile(getenv func(string) string, path string) (func(string) string, error) {
+func withEnvFile(getenv func(string) string, path string) (func(string) string, string, error) {
 	if path == "" {
 		if _, err := os.Stat(defaultEnvFile); err != nil {
-			return getenv, nil
+			return getenv, "", nil
 		}
 		path = defaultEnvFile
 	}
 	file, err := godotenv.Read(path)
 	if err != nil {
-		return nil, fmt.Errorf("env file: %w", err)
+		return nil, "", fmt.Errorf("env file: %w", err)
 	}
 	return func(name string) string {
 		if v := getenv(name); v != "" {
 			return v
 		}
 		return file[name]
-	}, nil
+	}, path, nil
 }

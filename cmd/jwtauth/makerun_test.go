@@ -49,10 +49,13 @@ func makeRun(t *testing.T, env map[string]string) (*exec.Cmd, *syncBuffer) {
 }
 
 // A configuration error under make run shows jwtauth's own line and
-// nothing of make's or go's ("exit status 1", "make: *** ... Error 1").
+// nothing of make's or go's ("exit status 1", "make: *** ... Error 1"),
+// and make still exits non-zero, for a script to see.
 func TestMakeRunShowsOnlyJwtauthsError(t *testing.T) {
 	cmd, out := makeRun(t, map[string]string{"PORT": "http"})
-	cmd.Wait()
+	if err := cmd.Wait(); err == nil {
+		t.Error("make run exited 0 after jwtauth failed")
+	}
 	want := `jwtauth: invalid configuration: PORT: must be a number from 1 to 65535, got "http"` + "\n"
 	if got := out.String(); got != want {
 		t.Errorf("make run with a bad PORT printed:\n%s\nwant only:\n%s", got, want)

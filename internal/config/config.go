@@ -6,6 +6,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -202,6 +203,10 @@ func DerivedMaxConns(openFiles uint64) int {
 // MinSecretBits and knownSecrets.
 const MinSecretLength = 32
 
+// ErrInvalid is the error Load returns for settings it refuses, wrapped
+// with one line naming each bad variable.
+var ErrInvalid = errors.New("invalid configuration")
+
 // Load reads the configuration through getenv (os.Getenv in production, a
 // map in tests) and validates it. An empty variable counts as unset. The
 // error names every bad variable on one line.
@@ -319,7 +324,7 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 	if len(r.errs) > 0 {
-		return Config{}, fmt.Errorf("invalid configuration: %s", strings.Join(r.errs, "; "))
+		return Config{}, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(r.errs, "; "))
 	}
 	return cfg, nil
 }
