@@ -191,6 +191,7 @@ func TestCookieSessionEnds(t *testing.T) {
 		if r.status != 200 {
 			t.Fatalf("delete account with the cookie: %d %s", r.status, r.body)
 		}
+		wantCleared(t, r) // the browser holds nothing of an account that is gone
 		wantJSON(t, s.withCookie(t, "GET", "/api/test/user", last.Value, ""), 401, "Unauthorized!")
 	})
 }
