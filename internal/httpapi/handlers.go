@@ -200,7 +200,7 @@ func (a *api) changePassword(c *gin.Context) error {
 }
 
 // deleteAccount deletes the signed-in user's account, proven with its
-// password.
+// password, and clears the session cookie.
 func (a *api) deleteAccount(c *gin.Context) error {
 	var f passwordForm
 	if err := bind(c, &f); err != nil {
@@ -209,6 +209,7 @@ func (a *api) deleteAccount(c *gin.Context) error {
 	if err := a.svc.DeleteAccount(reqCtx(c), principal(c), deref(f.Password)); err != nil {
 		return err
 	}
+	a.cookie.clear(c) // its session is gone with the account
 	c.JSON(http.StatusOK, message{"Account deleted."})
 	return nil
 }
