@@ -62,7 +62,8 @@ Usage:
 Every command reads the same configuration from the environment (DB_DRIVER,
 DB_DSN, ...; see configs/jwtauth.env.example), and from a file of such lines:
 .env in the working directory when there is one, or the file given with
---env-file PATH (before or after the command). The environment wins.
+--env-file PATH (before or after the command). The environment wins. In
+the file, a value holding "$" goes in single quotes: NAME='pa$Sword'.
 `
 
 // run is the whole program: main only supplies the process's environment.
