@@ -105,3 +105,36 @@ func TestExampleConfigurationReadsAlikeEverywhere(t *testing.T) {
 		}
 	}
 }
+
+// A "$" that the file's reader would expand is refused, naming the
+// variable: a password or secret holding "$" followed by capitals was
+// silently cut short (pa$Sword became pa), where docker --env-file keeps it
+// and a shell expands it from its own environment. Single quotes keep it.
+func TestEnvFileRefusesExpansion(t *testing.T) {
+	dir := t.TempDir()
+	getenv := func(string) string { return "" }
+	for _, tt := range []struct{ text, refused, name, want string }{
+		{"DB_DSN=postgres://app:pa$Sword@127.0.0.1/db\n", "DB_DSN", "", ""},
+		{"PORT=8081\nJWT_SECRET=\"0123456789abcdef${PORT}0123456789abcdef\"\n", "JWT_SECRET", "", ""},
+		{"SMTP_URL=smtp://u:p$1@127.0.0.1:25\n", "SMTP_URL", "", ""},
+		{"DB_DSN='postgres://app:pa$Sword@127.0.0.1/db'\n", "", "DB_DSN", "postgres://app:pa$Sword@127.0.0.1/db"},
+		{"MAIL_FROM=cost $ 5 <a@example.com>\n", "", "MAIL_FROM", "cost $ 5 <a@example.com>"},
+		{"DB_DSN=data/x.db\n", "", "DB_DSN", "data/x.db"},
+	} {
+		path := filepath.Join(dir, "test.env")
+		if err := os.WriteFile(path, []byte(tt.text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := withEnvFile(getenv, path)
+		switch {
+		case tt.refused != "":
+			if err == nil || !strings.Contains(err.Error(), tt.refused) || strings.Contains(err.Error(), "Sword") {
+				t.Errorf("%q: error %v, want one naming %s (and not its value)", tt.text, err, tt.refused)
+			}
+		case err != nil:
+			t.Errorf("%q: %v", tt.text, err)
+		case got(tt.name) != tt.want:
+			t.Errorf("%q: %s = %q, want %q", tt.text, tt.name, got(tt.name), tt.want)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -63,7 +64,8 @@ Usage:
 Every command reads the same configuration from the environment (DB_DRIVER,
 DB_DSN, ...; see configs/jwtauth.env.example), and from a file of such lines:
 .env in the working directory when there is one, or the file given with
---env-file PATH (before or after the command). The environment wins.
+--env-file PATH (before or after the command). The environment wins. In
+the file, a value holding "$" goes in single quotes: NAME='pa$Sword'.
 `
 
 // run is the whole program: main only supplies the process's environment.
@@ -147,6 +149,36 @@ func ignoreHelp(err error) error {
 	return err
 }
 
+// dollarStandIn stands for "$" in a second reading of an env file, in
+// which nothing can expand: a private-use character no setting holds.
+const dollarStandIn = "\uE000"
+
+// expandedSetting returns the name of a setting of the env file text
+// whose value read differs from its text as written because a "$" in it
+// was expanded ("pa$Sword" read as "pa"), or "". Such a value means three
+// things to three readers, and a secret or a password cut short fails far
+// from its cause, so it is refused rather than guessed at.
+func expandedSetting(text string, read map[string]string) string {
+	if !strings.Contains(text, "$") || strings.Contains(text, dollarStandIn) {
+		return ""
+	}
+	literal, err := godotenv.Unmarshal(strings.ReplaceAll(text, "$", dollarStandIn))
+	if err != nil {
+		return ""
+	}
+	names := make([]string, 0, len(literal))
+	for name := range literal {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if strings.ReplaceAll(literal[name], dollarStandIn, "$") != read[name] {
+			return name
+		}
+	}
+	return ""
+}
+
 // defaultEnvFile is read when present and --env-file is not given.
 const defaultEnvFile = ".env"
 
@@ -177,7 +209,8 @@ func envFileFlag(args []string) (rest []string, path string, err error) {
 // variable of the real environment (set and not empty) wins over the
 // file's. The file is read the way
 // docker --env-file and systemd read theirs, plus quotes:
-// NAME=value, NAME='value' or NAME="value", # comments.
+// NAME=value, NAME='value' or NAME="value", # comments. A value whose "$"
+// would be expanded is refused (see expandedSetting).
 func withEnvFile(getenv func(string) string, path string) (func(string) string, string, error) {
 	if path == "" {
 		if _, err := os.Stat(defaultEnvFile); err != nil {
@@ -185,9 +218,18 @@ func withEnvFile(getenv func(string) string, path string) (func(string) string, 
 		}
 		path = defaultEnvFile
 	}
-	file, err := godotenv.Read(path)
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, "", fmt.Errorf("env file: %w", err)
+	}
+	file, err := godotenv.Unmarshal(string(raw))
+	if err != nil {
+		return nil, "", fmt.Errorf("env file %s: %w", path, err)
+	}
+	if name := expandedSetting(string(raw), file); name != "" {
+		return nil, "", fmt.Errorf("env file %s: %s: a $ in its value refers to a variable, which shells expand from "+
+			"their environment, this server from the file, and docker not at all; write the value in single quotes "+
+			"to keep it as it is", path, name)
 	}
 	return func(name string) string {
 		if v := getenv(name); v != "" {

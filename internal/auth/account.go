@@ -48,14 +48,19 @@ func (s *Service) SetPassword(ctx context.Context, userID int64, password string
 }
 
 // replacePassword stores hash as the user's password, in tx, and ends
-// what the old password opened: the user's reset links, every session but
-// keep (0: none), and the user's tokens without a session. Every way a
-// password changes goes through it.
+// what the old password opened: the user's reset links, the changes of
+// address asked for and not confirmed yet (a password taken for a moment
+// must not leave the account following another mailbox once it is
+// changed back), every session but keep (0: none), and the user's tokens
+// without a session. Every way a password changes goes through it.
 func replacePassword(ctx context.Context, tx *gorm.DB, userID int64, hash string, keep int64, now time.Time) error {
 	if err := store.SetPassword(ctx, tx, userID, hash); err != nil {
 		return err
 	}
 	if err := store.VoidResetTokens(ctx, tx, userID, now); err != nil {
+		return err
+	}
+	if err := store.VoidEmailChanges(ctx, tx, userID, now); err != nil {
 		return err
 	}
 	if _, err := store.RevokeUserSessionsBut(ctx, tx, userID, keep, store.RevokedPassword, now); err != nil {

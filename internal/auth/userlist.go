@@ -79,10 +79,12 @@ func (s *Service) ListUsers(ctx context.Context, q ListQuery) (UserPage, error) 
 	out := UserPage{TotalItems: min(total, MaxCount), TotalCapped: total > MaxCount, CurrentPage: page, Users: []UserInfo{}}
 	out.TotalPages = (out.TotalItems + int64(q.Size) - 1) / int64(q.Size)
 	switch {
+	case sq.Offset >= MaxCount && total > MaxCount:
+		// The count stopped at the cap: the users go on past it, and
+		// skipping to them would read them all.
+		return UserPage{}, ErrPageTooDeep
 	case int64(sq.Offset) >= total:
 		return out, nil // past the end: nothing to read
-	case sq.Offset >= MaxCount:
-		return UserPage{}, ErrPageTooDeep
 	}
 	users, err := store.ListUsers(ctx, s.db, sq)
 	if err != nil {

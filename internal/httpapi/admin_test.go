@@ -349,8 +349,12 @@ func TestAdminListUsersCountCap(t *testing.T) {
 		if len(last.Users) != 100 || last.CurrentPage != 99 || last.Next == nil {
 			t.Fatalf("page 99: %d users, page %d", len(last.Users), last.CurrentPage)
 		}
-		wantJSON(t, s.as(t, admin, "GET", "/api/admin/users?size=100&page=100", ""), 400,
-			"Failed! Numbered pages reach the first 10000 users: follow next from an earlier page, or narrow q.")
+		// Deeper numbered pages are refused alike, not answered empty as if
+		// the users had run out (the count stops at MaxCount+1).
+		for _, q := range []string{"size=100&page=100", "size=100&page=101", "size=20&page=600", "q=bulk&size=100&page=200"} {
+			wantJSON(t, s.as(t, admin, "GET", "/api/admin/users?"+q, ""), 400,
+				"Failed! Numbered pages reach the first 10000 users: follow next from an earlier page, or narrow q.")
+		}
 		beyond := decode[adminPage](t, s.as(t, admin, "GET", "/api/admin/users?size=100&cursor="+*last.Next, ""))
 		if len(beyond.Users) != 6 || beyond.CurrentPage != 100 || beyond.Next != nil ||
 			beyond.Users[0].ID <= last.Users[99].ID {

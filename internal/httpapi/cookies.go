@@ -192,6 +192,18 @@ func safeMethod(m string) bool {
 var errCrossSite = &auth.Error{Kind: auth.KindForbidden,
 	Message: "Forbidden! A request signed in by the session cookie must come from an allowed origin."}
 
+// errCrossSiteSignIn refuses a request that would set the session cookie
+// and names a page of another origin: the browser would be signed in to an
+// account of that page's choosing.
+var errCrossSiteSignIn = &auth.Error{Kind: auth.KindForbidden,
+	Message: "Forbidden! A request that sets the session cookie must come from an allowed origin."}
+
+// maySetCookie reports whether an answer to r may set the session cookie:
+// r names no page (curl, a server) or a page of an allowed origin.
+func (k *sessionCookie) maySetCookie(r *http.Request) bool {
+	return sendsNoOrigin(r) || k.fromAllowedOrigin(r)
+}
+
 // credential says how a request was authenticated.
 type credential int
 

@@ -191,6 +191,7 @@ func TestCookieSessionEnds(t *testing.T) {
 		if r.status != 200 {
 			t.Fatalf("delete account with the cookie: %d %s", r.status, r.body)
 		}
+		wantCleared(t, r) // the browser holds nothing of an account that is gone
 		wantJSON(t, s.withCookie(t, "GET", "/api/test/user", last.Value, ""), 401, "Unauthorized!")
 	})
 }
@@ -431,4 +432,38 @@ func TestCookieSettings(t *testing.T) {
 	}
 	// Nor is a cookie read: it would be one that an earlier configuration set.
 	wantJSON(t, anyOrigin.withCookie(t, "GET", "/api/test/user", c.Value, ""), 403, "No token provided!")
+}
+
+// In the strict mode a refresh by a token in the body answers with the
+// cookie: from a page of an unlisted origin that would sign the browser
+// in to an account of the page's choosing (its author's refresh token,
+// posted by a form), which signin refuses. It is refused before the token
+// is spent; without an origin (curl) or from an allowed one it works.
+func TestCookieStrictModeRefreshFromAnotherOrigin(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, driver string) {
+		s := startServer(t, storetest.Open(t, driver), func(o *httpapi.Options) { o.Cookie.TokensOutOfBody = true })
+		s.createUser(t, "mallory", "password-1", roleUser)
+		r := s.postJSON(t, "/api/auth/signin", map[string]string{"username": "mallory", "password": "password-1"})
+		_, refresh, _ := strings.Cut(mustCookie(t, r).Value, "~")
+		post := func(token string, header map[string]string) response {
+			return s.do(t, request{method: "POST", path: "/api/auth/refreshtoken", contentType: "application/x-www-form-urlencoded",
+				body: "refreshToken=" + token, header: header})
+		}
+		for _, origin := range []map[string]string{
+			{"Origin": "http://evil.example"},
+			{"Origin": "null"},
+			{"Referer": "http://evil.example/login-me"},
+		} {
+			r = post(refresh, origin)
+			wantJSON(t, r, 403, "Forbidden! A request that sets the session cookie must come from an allowed origin.")
+			if c := sessionCookie(r); c != nil {
+				t.Errorf("%v: the answer sets a session cookie %q", origin, c.Value)
+			}
+		}
+		// The token was not spent: it is still good where it may be used.
+		r = post(refresh, map[string]string{"Origin": allowedOrigin})
+		wantJSON(t, r, 200, "Session refreshed.")
+		_, next, _ := strings.Cut(mustCookie(t, r).Value, "~")
+		mustCookie(t, post(next, nil))
+	})
 }

@@ -97,7 +97,7 @@ func (a *api) signIn(c *gin.Context) error {
 	// The session cookie, for the cookie family, unless the request names
 	// a page of an origin that may not use it (a hostile page signing the
 	// browser in to an account of its choosing).
-	if sendsNoOrigin(c.Request) || a.cookie.fromAllowedOrigin(c.Request) {
+	if a.cookie.maySetCookie(c.Request) {
 		cookieRefresh := acct.CookieRefreshToken
 		if cookieRefresh == "" {
 			cookieRefresh = acct.RefreshToken
@@ -125,7 +125,7 @@ type tokensResponse struct {
 // (from an allowed origin only: it changes state) and the new pair goes
 // back in the cookie, never in the body: the cookie's tokens are not the
 // page's. In the strict mode the body's exchange also answers with the
-// cookie only.
+// cookie only, and so, like signin, not to a page of an unlisted origin.
 func (a *api) refreshToken(c *gin.Context) error {
 	var f sessionForm
 	pair, found, ok := a.cookie.read(c.Request)
@@ -143,6 +143,11 @@ func (a *api) refreshToken(c *gin.Context) error {
 		if !ok {
 			presented = "-" // unreadable: answered as an unknown token, and cleared
 		}
+	}
+	// In the strict mode the body's exchange answers with the cookie: from
+	// a page that may not set it, refused before the token is spent.
+	if !fromCookie && a.cookie.TokensOutOfBody && a.cookie.enabled() && !a.cookie.maySetCookie(c.Request) {
+		return errCrossSiteSignIn
 	}
 	tokens, err := a.svc.Refresh(reqCtx(c), presented)
 	if err != nil {
@@ -195,7 +200,7 @@ func (a *api) changePassword(c *gin.Context) error {
 }
 
 // deleteAccount deletes the signed-in user's account, proven with its
-// password.
+// password, and clears the session cookie.
 func (a *api) deleteAccount(c *gin.Context) error {
 	var f passwordForm
 	if err := bind(c, &f); err != nil {
@@ -204,6 +209,7 @@ func (a *api) deleteAccount(c *gin.Context) error {
 	if err := a.svc.DeleteAccount(reqCtx(c), principal(c), deref(f.Password)); err != nil {
 		return err
 	}
+	a.cookie.clear(c) // its session is gone with the account
 	c.JSON(http.StatusOK, message{"Account deleted."})
 	return nil
 }

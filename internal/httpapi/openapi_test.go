@@ -130,3 +130,50 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 		t.Errorf("servers = %+v, want the one this server has, %s", document.Servers, s.URL)
 	}
 }
+
+// Every route that takes an access token takes the session cookie in its
+// place (the cookie family's frontends send nothing else), and the
+// document says so for each: the security scheme, and the Set-Cookie its
+// answers may carry when the cookie renews itself.
+func TestOpenAPICookieRoutes(t *testing.T) {
+	doc, err := loadOpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(t, "sqlite")
+	s.createUser(t, "boss", "password-1", roleUser, roleAdmin, roleModerator)
+	c, _ := s.cookieSignIn(t, "boss", "password-1")
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.Security == nil {
+				continue
+			}
+			schemes := map[string]bool{}
+			for _, req := range *op.Security {
+				for name := range req {
+					schemes[name] = true
+				}
+			}
+			if !schemes["accessToken"] {
+				continue
+			}
+			route := method + " " + path
+			// The route takes the cookie: neither "No token provided!" nor
+			// 401 (signout, which would end the session, is left out).
+			if path != "/api/auth/signout" {
+				r := s.withCookie(t, method, strings.ReplaceAll(path, "{id}", "999999"), c.Value, "{}")
+				if r.status == http.StatusUnauthorized || r.status == http.StatusForbidden && r.message(t) == "No token provided!" {
+					t.Errorf("%s: the session cookie is not taken: %d %s", route, r.status, r.body)
+				}
+			}
+			if !schemes["sessionCookie"] {
+				t.Errorf("%s takes the session cookie, but the document does not say so", route)
+			}
+			for status, resp := range op.Responses.Map() {
+				if resp.Value.Headers["Set-Cookie"] == nil {
+					t.Errorf("%s %s: no Set-Cookie header documented for the cookie's renewal", route, status)
+				}
+			}
+		}
+	}
+}

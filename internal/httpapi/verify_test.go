@@ -371,3 +371,91 @@ func TestResendVerificationLimits(t *testing.T) {
 		t.Errorf("a third request past the limit of two: %d %s", r.status, r.body)
 	}
 }
+
+// mailTo waits for the n-th message (1-based) to rcpt whose subject has
+// subject, whatever else arrives around it, and returns it.
+func mailTo(t *testing.T, smtpd *mailtest.Server, n int, rcpt, subject string) mailtest.Message {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		seen := 0
+		for _, m := range smtpd.Messages() {
+			if fmt.Sprint(m.RcptTo) == "["+rcpt+"]" && strings.Contains(m.Subject, subject) {
+				if seen++; seen == n {
+					return m
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no message %d to %s about %q among %d", n, rcpt, subject, len(smtpd.Messages()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// tokenIn is the confirmation token of a message.
+func tokenIn(t *testing.T, m mailtest.Message) string {
+	t.Helper()
+	raw := verifyLink.FindString(m.Text)
+	link, err := url.Parse(raw)
+	if raw == "" || err != nil {
+		t.Fatalf("no confirmation link in %q", m.Text)
+	}
+	return link.Query().Get("token")
+}
+
+// A pending change of address rests on the password that asked for it:
+// whoever took a session and the password for a moment, and asked for
+// the account's address to become theirs, must not be able to finish
+// the change after the owner has changed or reset the password (the
+// account would follow the thief's mailbox, and the next reset link
+// with it). A link confirming the address the account has is not such
+// a change and still works.
+func TestEmailChangeEndsWithPassword(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, driver string) {
+		s, smtpd := mailingServer(t, driver, verifying(auth.VerificationOptional))
+		s.signUp(t, "owner", "owner@example.com", "password-1")
+		mailTo(t, smtpd, 1, "owner@example.com", "Confirm your email address")
+		in := s.signIn(t, "owner", "password-1")
+		change := func(token, email, password string) string {
+			t.Helper()
+			wantJSON(t, s.as(t, token, "POST", "/api/auth/change-email", fmt.Sprintf(`{"email":%q,"password":%q}`, email, password)),
+				200, changeEmailSent)
+			return tokenIn(t, mailTo(t, smtpd, 1, email, "Confirm your email address"))
+		}
+
+		// The owner changes the password: the thief's link is void.
+		stolen := change(in.AccessToken, "thief@example.com", "password-1")
+		if r := changePassword(t, s, in.AccessToken, "password-1", "password-2"); r.status != 200 {
+			t.Fatalf("change password: %d %s", r.status, r.body)
+		}
+		wantJSON(t, verifyWith(t, s, stolen), 400, verifyRequired)
+		if me := s.me(t, in.AccessToken); me.Email != "owner@example.com" {
+			t.Fatalf("after a password change, a change of address asked for before it went through: %+v", me)
+		}
+
+		// The owner resets the password from a link: the same.
+		again := change(in.AccessToken, "thief2@example.com", "password-2")
+		wantJSON(t, forgot(t, s, "owner@example.com"), 200, forgotAnswer)
+		reset, err := url.Parse(resetLink.FindString(mailTo(t, smtpd, 1, "owner@example.com", "Reset your password").Text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantJSON(t, resetWith(t, s, reset.Query().Get("token"), "password-3"), 200, resetDone)
+		wantJSON(t, verifyWith(t, s, again), 400, verifyRequired)
+		in = s.signIn(t, "owner", "password-3")
+		if me := s.me(t, in.AccessToken); me.Email != "owner@example.com" {
+			t.Fatalf("after a password reset, a change of address asked for before it went through: %+v", me)
+		}
+
+		// A link for the address the account has is no change: a password
+		// change leaves it working.
+		s.signUp(t, "fresh", "fresh@example.com", "password-1")
+		confirm := tokenIn(t, mailTo(t, smtpd, 1, "fresh@example.com", "Confirm your email address"))
+		fresh := s.signIn(t, "fresh", "password-1")
+		if r := changePassword(t, s, fresh.AccessToken, "password-1", "password-2"); r.status != 200 {
+			t.Fatalf("change password: %d %s", r.status, r.body)
+		}
+		wantJSON(t, verifyWith(t, s, confirm), 200, emailConfirmed)
+	})
+}

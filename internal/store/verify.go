@@ -77,6 +77,25 @@ func VoidVerifyTokens(ctx context.Context, db *gorm.DB, userID int64, at time.Ti
 	return nil
 }
 
+// VoidEmailChanges marks used, at at, every unused verification token of
+// a user that is for another address than the user's own: the changes of
+// address the user asked for and has not confirmed. A link confirming the
+// address the user has is left alone. Run it in a transaction.
+func VoidEmailChanges(ctx context.Context, db *gorm.DB, userID int64, at time.Time) error {
+	db, done := on(ctx, db)
+	defer done()
+	var u User
+	if err := db.Select("email").Take(&u, userID).Error; err != nil {
+		return fmt.Errorf("void email changes: %w", translate(err))
+	}
+	err := db.Model(&VerifyToken{}).Where("? = ? AND ? IS NULL AND ? <> ?", col("userId"), userID, col("usedAt"), col("email"), u.Email).
+		Updates(map[string]any{"usedAt": at, "updatedAt": db.NowFunc()}).Error
+	if err != nil {
+		return fmt.Errorf("void email changes: %w", translate(err))
+	}
+	return nil
+}
+
 // PruneVerifyTokens deletes tokens that expired before cutoff, and reports
 // how many.
 func PruneVerifyTokens(ctx context.Context, db *gorm.DB, cutoff time.Time) (int64, error) {
