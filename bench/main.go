@@ -2,8 +2,9 @@
 // against pure bcrypt, in one run, and prints one table: make bench.
 //
 // The servers run pinned to CPU 0 with GOMAXPROCS=1 (taskset, when present
-// and there are two CPUs); this program, which generates the load, pins
-// itself to CPU 1. Throughput runs alternate floor and jwtauth for a few
+// and there are two CPUs; jwtauth raises its GOMAXPROCS to one more than
+// its single hashing worker, still on that one CPU); this program, which
+// generates the load, pins itself to CPU 1. Throughput runs alternate floor and jwtauth for a few
 // rounds and report the median, because the machine may be shared.
 package main
 
@@ -151,7 +152,7 @@ func (b *bench) header() {
 		}
 		f.Close()
 	}
-	pin := "servers on CPU 0 with GOMAXPROCS=1, load on CPU 1 (taskset)"
+	pin := "servers on CPU 0 with GOMAXPROCS=1 (jwtauth raises it to HASH_WORKERS+1 = 2), load on CPU 1 (taskset)"
 	if !b.pinned {
 		pin = "NOT pinned (no taskset or a single CPU): servers with GOMAXPROCS=1, load unpinned"
 	}
