@@ -24,7 +24,7 @@ VULNDB_DIR    ?= $(HOME)/.cache/jwtauth/vulndb-v0.0.0-20261105234957
 VULN_DB       ?= file://$(VULNDB_DIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test test-mysql test-postgres test-all ci fuzz bench bench-scale bench-go lint vuln fmt clean
+.PHONY: help run build test test-mysql test-postgres test-all ci fuzz bench bench-flood bench-scale bench-go lint vuln fmt clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -75,6 +75,10 @@ fuzz: ## fuzz each target for FUZZTIME (default 30s)
 
 bench: ## measure jwtauth against the floor and pure bcrypt, print the table (about 4 minutes)
 	$(GO) run ./bench
+
+FLOOD_RUNS    ?= 5
+bench-flood: ## only the signin flood, FLOOD_RUNS times per configured engine (default 5): the median p99 of the token checks beside it
+	$(GO) run ./bench -flood $(FLOOD_RUNS)
 
 SCALE_USERS   ?= 1000000
 bench-scale: ## load SCALE_USERS users (default 1,000,000) into each configured engine and time the admin API, signin and a board

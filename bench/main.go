@@ -2,8 +2,9 @@
 // against pure bcrypt, in one run, and prints one table: make bench.
 //
 // The servers run pinned to CPU 0 with GOMAXPROCS=1 (taskset, when present
-// and there are two CPUs); this program, which generates the load, pins
-// itself to CPU 1. Throughput runs alternate floor and jwtauth for a few
+// and there are two CPUs; jwtauth raises its GOMAXPROCS to one more than
+// its single hashing worker, still on that one CPU); this program, which
+// generates the load, pins itself to CPU 1. Throughput runs alternate floor and jwtauth for a few
 // rounds and report the median, because the machine may be shared.
 package main
 
@@ -52,6 +53,7 @@ var (
 		"PostgreSQL DSN (URL form) to repeat the jwtauth runs on (default: $BENCH_POSTGRES_DSN or $TEST_POSTGRES_DSN)")
 	keep       = flag.Bool("keep", false, "keep the work directory (binaries, databases, server logs)")
 	scaleUsers = flag.Int("scale", 0, "instead of the throughput runs, load this many users into each engine and time the admin API (make bench-scale)")
+	floodRuns  = flag.Int("flood", 0, "instead of the full run, run only the signin flood this many times per engine and report the median p99")
 	profile    = flag.String("profile", "", "write CPU profiles of jwtauth during the board runs (SQLite) into this directory")
 )
 
@@ -72,6 +74,17 @@ func main() {
 		return
 	}
 	b.header()
+	if *floodRuns > 0 {
+		b.runFlood("sqlite", filepath.Join(dir, "bench.db"))
+		if *mysqlDSN != "" {
+			b.runFlood("mysql", b.mysqlDatabase())
+		}
+		if *postgresDSN != "" {
+			b.runFlood("postgres", b.postgresDatabase())
+		}
+		b.print()
+		return
+	}
 
 	floor := b.start("floor", b.path("floor"), []string{"serve", b.addr()}, nil, "/api/test/all")
 	defer floor.stop()
@@ -139,7 +152,7 @@ func (b *bench) header() {
 		}
 		f.Close()
 	}
-	pin := "servers on CPU 0 with GOMAXPROCS=1, load on CPU 1 (taskset)"
+	pin := "servers on CPU 0 with GOMAXPROCS=1 (jwtauth raises it to HASH_WORKERS+1 = 2), load on CPU 1 (taskset)"
 	if !b.pinned {
 		pin = "NOT pinned (no taskset or a single CPU): servers with GOMAXPROCS=1, load unpinned"
 	}
@@ -251,26 +264,7 @@ func (b *bench) run(engine, dsn string, floor *server) {
 		signup.row(engine, "POST /api/auth/signup (vs pure hash)", hashRate, ">= 0.85", ""),
 		signin.row(engine, "POST /api/auth/signin (vs pure compare)", compareRate, ">= 0.90", ""))
 
-	// A signin flood at four times the hashing capacity, arriving whatever
-	// the server answers, with token checks beside it.
-	floodRate := 4 * compareRate
-	var flood result
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		flood = loadAt(j.addr, target{method: "POST", path: "/api/auth/signin", body: func(i int) string {
-			return fmt.Sprintf(`{"username":"%s%d","password":"wrong-password"}`, prefix, i%max(created, 1))
-		}}, 256, *duration+5*time.Second, floodRate)
-	}()
-	time.Sleep(4 * time.Second) // let the hashing queue fill
-	during := load(j.addr, user, 4, *duration)
-	wg.Wait()
-	r := measured{result: during, rate: during.rps()}.row(engine, "GET /api/test/user during the flood below (4 conns)", 0, "p99 < 20ms", "")
-	r.verdict = verdict(during.quantile(0.99) < 20*time.Millisecond)
-	b.rows = append(b.rows, r,
-		row{engine: engine, scenario: fmt.Sprintf("  the flood: POST /api/auth/signin at %.0f/s (4x bcrypt)", floodRate), rate: flood.rps(), unit: "/s",
-			p50: flood.quantile(0.5), p99: flood.quantile(0.99), errors: flood.errors, note: statusSummary(flood.statuses)})
+	b.rows = append(b.rows, b.flood(engine, j, user, prefix, created, compareRate)...)
 
 	rss := j.rss()
 	b.rows = append(b.rows, row{engine: engine, scenario: "resident memory after the runs above", measuredDirectly: true,

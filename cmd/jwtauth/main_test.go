@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -309,6 +311,33 @@ func TestRunLogsTheConfigurationOnce(t *testing.T) {
 	}
 	if strings.Contains(out, secret) {
 		t.Error("the log shows JWT_SECRET")
+	}
+}
+
+// The server runs on one processor more than it has hashing workers, so
+// that one is always free to take a database reply from the network while
+// the workers hash (config.Config.Procs), says so in its configuration
+// line, and gives the process back its GOMAXPROCS when it stops.
+func TestRunKeepsAProcessorFromHashing(t *testing.T) {
+	before := runtime.GOMAXPROCS(0)
+	workers := before + 2
+	_, stop, logs := start(t, map[string]string{
+		"DB_DSN": filepath.Join(t.TempDir(), "jwtauth.db"), "JWT_SECRET": randomSecret(),
+		"HASH_WORKERS": strconv.Itoa(workers),
+	})
+	if got := runtime.GOMAXPROCS(0); got != workers+1 {
+		t.Errorf("HASH_WORKERS=%d, GOMAXPROCS %d: running with GOMAXPROCS %d, want %d", workers, before, got, workers+1)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := runtime.GOMAXPROCS(0); got != before {
+		t.Errorf("GOMAXPROCS %d after the server stopped, want %d as before", got, before)
+	}
+	for _, want := range []string{fmt.Sprintf("config.hash_workers=%d ", workers), fmt.Sprintf("config.gomaxprocs=%d ", workers+1)} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, logs)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -298,6 +299,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	cfg, log := a.cfg, a.log
+	// One processor more than the hashing workers (config.Config.Procs),
+	// for as long as the server runs. Setting GOMAXPROCS stops Go from
+	// following a container's CPU limit should it change later, as it
+	// does when an operator sets GOMAXPROCS; the limit at start counts.
+	if procs := runtime.GOMAXPROCS(0); cfg.Procs > procs {
+		runtime.GOMAXPROCS(cfg.Procs)
+		defer runtime.GOMAXPROCS(procs)
+	}
 
 	handler, err := httpapi.NewHandler(a.svc, httpapi.Options{
 		CORSOrigins:    cfg.CORSOrigins,

@@ -10,7 +10,10 @@
 // measured at 20 ms median and 34 ms p99. Yielding every round (about 70 µs
 // at cost 10) lets waiting requests run whenever the scheduler has seen
 // them, which halves that wait (10 ms median, 14 ms p99 in the same
-// measurement) at no measurable cost to the hash rate. The hashes are the
+// measurement) at no measurable cost to the hash rate. (The server also
+// runs one processor more than it has hashing workers, which takes a
+// request waiting on the database off the hash's processor altogether:
+// config.Config.Procs.) The hashes are the
 // same, byte for byte; the tests check both ways against x/crypto/bcrypt.
 //
 // See http://www.usenix.org/event/usenix99/provos/provos.pdf

@@ -118,6 +118,14 @@ type Config struct {
 	// GOMAXPROCS at Load), how many may wait (0: none), how long.
 	HashWorkers, HashQueue int
 	HashMaxWait            time.Duration
+	// Procs is the processors Go runs goroutines on (GOMAXPROCS) while the
+	// server runs: GOMAXPROCS as Go set it, raised to HashWorkers+1. A
+	// processor that no hash can take sits in the network poller when
+	// idle, so a request waiting on the database (a token check on
+	// MariaDB or PostgreSQL) runs when the reply arrives. With every
+	// processor hashing, Go looks at the network only when its monitor
+	// comes round, about every 10 ms, for each database round trip.
+	Procs int
 	// RejectCommonPasswords refuses new passwords on the common-password list.
 	RejectCommonPasswords bool
 	// HTTPReadTimeout bounds how long a client may take to send a whole
@@ -266,6 +274,7 @@ func Load(getenv func(string) string) (Config, error) {
 	if cfg.HashWorkers == 0 {
 		cfg.HashWorkers = runtime.GOMAXPROCS(0)
 	}
+	cfg.Procs = max(runtime.GOMAXPROCS(0), cfg.HashWorkers+1)
 	cfg.DBMaxIdleConns = r.intRange("DB_MAX_IDLE_CONNS", cfg.DBMaxOpenConns, 0, 10_000)
 	cfg.DBDSN = r.get("DB_DSN")
 	if looks := dsnEngine(cfg.DBDSN); looks != "" && looks != cfg.DBDriver {

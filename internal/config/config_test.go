@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,7 @@ func TestDefaults(t *testing.T) {
 		VerifyTokenTTL:        24 * time.Hour,
 		PublicURL:             "http://localhost:8080",
 		HashWorkers:           runtime.GOMAXPROCS(0),
+		Procs:                 runtime.GOMAXPROCS(0) + 1,
 		HashQueue:             64,
 		HashMaxWait:           3 * time.Second,
 		RejectCommonPasswords: true,
@@ -160,6 +162,29 @@ func TestHashPoolSettings(t *testing.T) {
 	}
 	if cfg.HashWorkers != runtime.GOMAXPROCS(0) || cfg.HashQueue != 0 {
 		t.Errorf("HASH_WORKERS=0, HASH_QUEUE=0: workers %d (want %d), queue %d (want 0)", cfg.HashWorkers, runtime.GOMAXPROCS(0), cfg.HashQueue)
+	}
+}
+
+// The server runs on one processor more than it has hashing workers, so
+// that one processor no hash takes watches the network; never on fewer
+// than Go chose.
+func TestProcsLeaveOneProcessorFromHashing(t *testing.T) {
+	procs := runtime.GOMAXPROCS(0)
+	for _, tt := range []struct {
+		workers string
+		want    int
+	}{
+		{"0", procs + 1},                     // one worker per core, and one processor more
+		{strconv.Itoa(procs + 3), procs + 4}, // more workers than cores
+		{"1", max(procs, 2)},                 // fewer workers: Go's choice stands when it is enough
+	} {
+		cfg, err := config.Load(env(map[string]string{"HASH_WORKERS": tt.workers}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Procs != tt.want {
+			t.Errorf("HASH_WORKERS=%s with GOMAXPROCS %d: Procs %d, want %d", tt.workers, procs, cfg.Procs, tt.want)
+		}
 	}
 }
 

@@ -63,6 +63,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("hash_workers", c.HashWorkers),
 		slog.Int("hash_queue", c.HashQueue),
 		duration("hash_max_wait", c.HashMaxWait),
+		slog.Int("gomaxprocs", c.Procs),
 		slog.Bool("password_reject_common", c.RejectCommonPasswords),
 		duration("http_read_timeout", c.HTTPReadTimeout),
 		duration("http_write_timeout", c.HTTPWriteTimeout),

@@ -31,7 +31,7 @@ func TestLogValueNamesEverySetting(t *testing.T) {
 		"ForgotEmailLimit": "rate_limit_forgot_email", "ResetTokenTTL": "reset_token_ttl",
 		"EmailVerification": "email_verification", "VerifyTokenTTL": "verify_token_ttl",
 		"AppURL": "app_url", "PublicURL": "public_url", "HashWorkers": "hash_workers",
-		"HashQueue": "hash_queue", "HashMaxWait": "hash_max_wait",
+		"HashQueue": "hash_queue", "HashMaxWait": "hash_max_wait", "Procs": "gomaxprocs",
 		"RejectCommonPasswords": "password_reject_common", "HTTPReadTimeout": "http_read_timeout", "HTTPWriteTimeout": "http_write_timeout",
 		"HTTPMaxConnsPerIP": "http_max_conns_per_ip", "HTTPMaxConns": "http_max_conns",
 		"MetricsAddr": "metrics_addr", "AccessLog": "access_log", "PprofAddr": "pprof_addr",
