@@ -216,7 +216,6 @@ func Load(getenv func(string) string) (Config, error) {
 	r := reader{getenv: getenv}
 	cfg := Config{
 		DBDriver:              r.oneOf("DB_DRIVER", "sqlite", "sqlite", "mysql", "postgres"),
-		DBMaxOpenConns:        r.intRange("DB_MAX_OPEN_CONNS", 10, 1, 10_000),
 		DBConnMaxLifetime:     r.duration("DB_CONN_MAX_LIFETIME", 30*time.Minute, 0),
 		DBTimeout:             r.duration("DB_TIMEOUT", 5*time.Second, 100*time.Millisecond),
 		AccessTokenTTL:        r.duration("ACCESS_TOKEN_TTL", time.Hour, time.Second),
@@ -275,7 +274,6 @@ func Load(getenv func(string) string) (Config, error) {
 		cfg.HashWorkers = runtime.GOMAXPROCS(0)
 	}
 	cfg.Procs = max(runtime.GOMAXPROCS(0), cfg.HashWorkers+1)
-	cfg.DBMaxIdleConns = r.intRange("DB_MAX_IDLE_CONNS", cfg.DBMaxOpenConns, 0, 10_000)
 	cfg.DBDSN = r.get("DB_DSN")
 	if looks := dsnEngine(cfg.DBDSN); looks != "" && looks != cfg.DBDriver {
 		if r.get("DB_DRIVER") == "" && looks != "sqlite" {
@@ -284,6 +282,14 @@ func Load(getenv func(string) string) (Config, error) {
 			r.fail("DB_DSN", "looks like a %s DSN but the driver is %s: set DB_DRIVER=%s (or a %s DSN)", looks, cfg.DBDriver, looks, cfg.DBDriver)
 		}
 	}
+	// SQLite runs in the process: connections beyond the processors add
+	// no throughput, and each keeps a page cache of its own.
+	pool := 10
+	if cfg.DBDriver == "sqlite" {
+		pool = cfg.Procs
+	}
+	cfg.DBMaxOpenConns = r.intRange("DB_MAX_OPEN_CONNS", pool, 1, 10_000)
+	cfg.DBMaxIdleConns = r.intRange("DB_MAX_IDLE_CONNS", cfg.DBMaxOpenConns, 0, 10_000)
 	if cfg.DBDSN == "" {
 		switch cfg.DBDriver {
 		case "sqlite":

@@ -27,8 +27,8 @@ func TestDefaults(t *testing.T) {
 		Addr:                  ":8080",
 		DBDriver:              "sqlite",
 		DBDSN:                 "data/jwtauth.db",
-		DBMaxOpenConns:        10,
-		DBMaxIdleConns:        10,
+		DBMaxOpenConns:        runtime.GOMAXPROCS(0) + 1,
+		DBMaxIdleConns:        runtime.GOMAXPROCS(0) + 1,
 		DBConnMaxLifetime:     30 * time.Minute,
 		AccessTokenTTL:        time.Hour,
 		RefreshTokenTTL:       24 * time.Hour,
@@ -412,5 +412,30 @@ func TestSignupAllowRolesInEitherSpelling(t *testing.T) {
 	}
 	if want := []string{"user", "moderator"}; !reflect.DeepEqual(cfg.SignupAllowRoles, want) {
 		t.Errorf("SignupAllowRoles = %q, want %q", cfg.SignupAllowRoles, want)
+	}
+}
+
+// SQLite runs in the process: more connections than processors buy no
+// throughput and each holds a page cache, so its pool defaults to the
+// processor count; a database server's pool defaults to 10.
+func TestPoolDefaultsPerEngine(t *testing.T) {
+	procs := max(runtime.GOMAXPROCS(0), runtime.GOMAXPROCS(0)+1)
+	for _, tt := range []struct {
+		env        map[string]string
+		open, idle int
+	}{
+		{nil, procs, procs},
+		{map[string]string{"DB_DSN": "root:@tcp(127.0.0.1:3306)/test"}, 10, 10},
+		{map[string]string{"DB_DSN": "postgres://root@127.0.0.1/test"}, 10, 10},
+		{map[string]string{"DB_MAX_OPEN_CONNS": "7"}, 7, 7},
+		{map[string]string{"DB_MAX_OPEN_CONNS": "7", "DB_MAX_IDLE_CONNS": "1"}, 7, 1},
+	} {
+		cfg, err := config.Load(env(tt.env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.DBMaxOpenConns != tt.open || cfg.DBMaxIdleConns != tt.idle {
+			t.Errorf("%v: pool %d open, %d idle; want %d, %d", tt.env, cfg.DBMaxOpenConns, cfg.DBMaxIdleConns, tt.open, tt.idle)
+		}
 	}
 }
