@@ -125,12 +125,21 @@ func (s *Service) checkVerified(ctx context.Context, u store.User) error {
 }
 
 // writeVerification makes u a new confirmation token for email, voiding
-// the ones before it, and writes the mail that carries it to email, in
-// tx.
+// the ones it replaces, and writes the mail that carries it to email, in
+// tx. A link for the account's own address replaces the earlier links
+// for it and leaves a pending change of address alone (anyone who knows
+// the address may ask for one); a change of address replaces the earlier
+// changes.
 func (s *Service) writeVerification(ctx context.Context, tx *gorm.DB, u store.User, email string) error {
 	now := s.now().UTC()
 	token, hash := newRefreshToken()
-	if err := store.VoidVerifyTokens(ctx, tx, u.ID, now); err != nil {
+	var err error
+	if email == u.Email {
+		err = store.VoidVerifyTokensFor(ctx, tx, u.ID, email, now)
+	} else {
+		err = store.VoidEmailChanges(ctx, tx, u.ID, now)
+	}
+	if err != nil {
 		return err
 	}
 	t := store.VerifyToken{UserID: u.ID, Email: email, TokenHash: hash, ExpiresAt: now.Add(s.opts.VerifyTokenTTL)}
@@ -184,7 +193,24 @@ func (s *Service) resendByEmail(ctx context.Context, email string) error {
 	if err != nil {
 		return err
 	}
-	err = store.Transaction(ctx, s.db, func(tx *gorm.DB) error { return s.writeVerification(ctx, tx, u, u.Email) })
+	sent := true
+	err = store.Transaction(ctx, s.db, func(tx *gorm.DB) error {
+		// Read again in the transaction: a change of address confirmed
+		// since the lookup must not get a link for the old address.
+		now, err := store.GetUser(ctx, tx, u.ID)
+		if err != nil {
+			return err
+		}
+		if now.Email != u.Email || now.EmailVerifiedAt != nil {
+			sent = false
+			return nil
+		}
+		return s.writeVerification(ctx, tx, now.User, now.Email)
+	})
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !sent) {
+		s.event(ctx, slog.LevelInfo, EventVerificationRequested, slog.Bool("sent", false))
+		return nil
+	}
 	if err != nil {
 		return dbError(err)
 	}
@@ -249,11 +275,12 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) (VerifyResult, 
 		if err := store.SetVerifiedEmail(ctx, tx, u.ID, t.Email, now); err != nil {
 			return err
 		}
+		if !changed {
+			// Confirmed as it is: a pending change of address stays pending.
+			return store.VoidVerifyTokensFor(ctx, tx, u.ID, t.Email, now)
+		}
 		if err := store.VoidVerifyTokens(ctx, tx, u.ID, now); err != nil {
 			return err
-		}
-		if !changed {
-			return nil
 		}
 		// Links sent to the old address must not reach the account any more.
 		if err := store.VoidResetTokens(ctx, tx, u.ID, now); err != nil {

@@ -459,3 +459,33 @@ func TestEmailChangeEndsWithPassword(t *testing.T) {
 		wantJSON(t, verifyWith(t, s, confirm), 200, emailConfirmed)
 	})
 }
+
+// Asking for another confirmation link for the account's own address
+// leaves a pending change of address alone: anyone who knows the address
+// may ask for one, and must not be able to cancel the owner's change. A
+// second change request still voids the first.
+func TestResendLeavesAPendingChange(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, driver string) {
+		s, smtpd := mailingServer(t, driver, verifying(auth.VerificationOptional))
+		s.signUp(t, "stayer", "stayer@example.com", "password-1")
+		first := verifyLinkIn(t, s, smtpd, 1, "stayer@example.com")
+		in := s.signIn(t, "stayer", "password-1")
+		change := func(email string) response {
+			return s.as(t, in.AccessToken, "POST", "/api/auth/change-email", fmt.Sprintf(`{"email":%q,"password":"password-1"}`, email))
+		}
+		wantJSON(t, change("first-move@example.com"), 200, changeEmailSent)
+		firstMove := verifyLinkIn(t, s, smtpd, 2, "first-move@example.com")
+		wantJSON(t, change("goer@example.com"), 200, changeEmailSent)
+		move := verifyLinkIn(t, s, smtpd, 3, "goer@example.com")
+		wantJSON(t, resend(t, s, "stayer@example.com"), 200, resendAnswer)
+		again := verifyLinkIn(t, s, smtpd, 4, "stayer@example.com")
+
+		wantJSON(t, verifyWith(t, s, first.Query().Get("token")), 400, verifyRequired)
+		wantJSON(t, verifyWith(t, s, firstMove.Query().Get("token")), 400, verifyRequired)
+		wantJSON(t, verifyWith(t, s, again.Query().Get("token")), 200, emailConfirmed)
+		wantJSON(t, verifyWith(t, s, move.Query().Get("token")), 200, emailChanged)
+		if me := s.me(t, in.AccessToken); me.Email != "goer@example.com" || !me.EmailVerified {
+			t.Errorf("after the change's link: %+v", me)
+		}
+	})
+}

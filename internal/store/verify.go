@@ -77,6 +77,20 @@ func VoidVerifyTokens(ctx context.Context, db *gorm.DB, userID int64, at time.Ti
 	return nil
 }
 
+// VoidVerifyTokensFor marks used, at at, every unused verification token
+// of a user for the address email: the links a newer one to that address
+// replaces, and no other (a pending change of address stays pending).
+func VoidVerifyTokensFor(ctx context.Context, db *gorm.DB, userID int64, email string, at time.Time) error {
+	db, done := on(ctx, db)
+	defer done()
+	err := db.Model(&VerifyToken{}).Where("? = ? AND ? IS NULL AND ? = ?", col("userId"), userID, col("usedAt"), col("email"), email).
+		Updates(map[string]any{"usedAt": at, "updatedAt": db.NowFunc()}).Error
+	if err != nil {
+		return fmt.Errorf("void verify tokens: %w", translate(err))
+	}
+	return nil
+}
+
 // VoidEmailChanges marks used, at at, every unused verification token of
 // a user that is for another address than the user's own: the changes of
 // address the user asked for and has not confirmed. A link confirming the
