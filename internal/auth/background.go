@@ -24,7 +24,9 @@ func newBackground(limit int) *background {
 
 // start runs f in a goroutine of its own when a slot is free, and reports
 // whether it did: a flood of requests gets no more goroutines than slots.
-func (b *background) start(f func(context.Context)) bool {
+// f's context outlives the request that started it, and carries its
+// client (address and request id) for the events f logs.
+func (b *background) start(req context.Context, f func(context.Context)) bool {
 	select {
 	case b.slots <- struct{}{}:
 	default:
@@ -40,7 +42,7 @@ func (b *background) start(f func(context.Context)) bool {
 	b.mu.Unlock()
 	go func() {
 		defer func() { <-b.slots; b.wg.Done() }()
-		f(b.ctx)
+		f(WithClient(b.ctx, ClientFrom(req)))
 	}()
 	return true
 }

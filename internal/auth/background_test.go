@@ -20,11 +20,11 @@ func TestBackgroundIsBounded(t *testing.T) {
 		}
 		stopped <- struct{}{}
 	}
-	if !b.start(work) || !b.start(work) {
+	if !b.start(context.Background(), work) || !b.start(context.Background(), work) {
 		t.Fatal("the first two did not start")
 	}
 	for range 100 {
-		if b.start(work) {
+		if b.start(context.Background(), work) {
 			t.Fatal("a third started while two ran")
 		}
 	}
@@ -38,7 +38,7 @@ func TestBackgroundIsBounded(t *testing.T) {
 	}
 	// The slots free up as work ends.
 	deadline := time.Now().Add(10 * time.Second)
-	for !b.start(func(context.Context) {}) {
+	for !b.start(context.Background(), func(context.Context) {}) {
 		if time.Now().After(deadline) {
 			t.Fatal("no slot freed")
 		}
@@ -46,14 +46,14 @@ func TestBackgroundIsBounded(t *testing.T) {
 	}
 
 	hold := make(chan struct{})
-	b.start(func(ctx context.Context) { <-ctx.Done(); close(hold) })
+	b.start(context.Background(), func(ctx context.Context) { <-ctx.Done(); close(hold) })
 	b.close()
 	select {
 	case <-hold:
 	default:
 		t.Fatal("close returned before the work it cancelled")
 	}
-	if b.start(func(context.Context) {}) {
+	if b.start(context.Background(), func(context.Context) {}) {
 		t.Error("work started after close")
 	}
 }

@@ -39,7 +39,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) error 
 	if email == "" {
 		return Invalid("Failed! Email is required.")
 	}
-	started := s.background.start(func(ctx context.Context) {
+	started := s.background.start(ctx, func(ctx context.Context) {
 		if err := s.resetByEmail(ctx, email); err != nil {
 			s.log.Error("password reset request failed", "error", err.Error())
 		}

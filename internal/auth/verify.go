@@ -161,7 +161,7 @@ func (s *Service) ResendVerification(ctx context.Context, email string) error {
 	if email == "" {
 		return Invalid("Failed! Email is required.")
 	}
-	started := s.background.start(func(ctx context.Context) {
+	started := s.background.start(ctx, func(ctx context.Context) {
 		if err := s.resendByEmail(ctx, email); err != nil {
 			s.log.Error("verification resend failed", "error", err.Error())
 		}

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 
 	"jwtauth/internal/auth"
 	"jwtauth/internal/httpapi"
+	"jwtauth/internal/logtest"
 	"jwtauth/internal/mail/mailtest"
 	"jwtauth/internal/ratelimit"
 	"jwtauth/internal/store"
@@ -281,5 +283,35 @@ func wantPage(t *testing.T, r response, status int, want string) {
 	body := strings.ReplaceAll(string(r.body), "&#39;", "'")
 	if !strings.Contains(body, want) {
 		t.Errorf("page lacks %q: %s", want, r.body)
+	}
+}
+
+// The events of work done in the background for a request (the lookup
+// behind forgot-password and resend-verification) carry that request's
+// client address and id, like every other authentication event.
+func TestBackgroundEventsNameTheirRequest(t *testing.T) {
+	var logs logtest.Buffer
+	s := serverOn(t, storetest.Open(t, "sqlite"), func(o *auth.Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		o.EmailVerification = auth.VerificationOptional
+	})
+	for _, path := range []string{"/api/auth/forgot-password", "/api/auth/resend-verification"} {
+		r := s.do(t, request{method: "POST", path: path, contentType: "application/json",
+			body: `{"email":"nobody@example.com"}`, header: map[string]string{"X-Request-ID": "req-" + strings.TrimPrefix(path, "/api/auth/")}})
+		if r.status != 200 {
+			t.Fatalf("%s: %d %s", path, r.status, r.body)
+		}
+	}
+	for _, want := range []string{
+		`event=password_reset_requested ip=127.0.0.1 request_id=req-forgot-password`,
+		`event=email_verification_requested ip=127.0.0.1 request_id=req-resend-verification`,
+	} {
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(logs.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in the log:\n%s", want, logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 }
