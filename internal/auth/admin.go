@@ -50,6 +50,7 @@ func (s *Service) User(ctx context.Context, id int64) (UserInfo, error) {
 // (ErrLastAdmin). It takes effect at once on this instance and within the
 // authorization cache's TTL on the others.
 func (s *Service) SetRoles(ctx context.Context, actor Principal, id int64, names []string) (UserInfo, error) {
+	names = roleNames(names)
 	err := store.Transaction(ctx, s.db, func(tx *gorm.DB) error {
 		ids, err := roleIDs(ctx, tx, names)
 		if err != nil {

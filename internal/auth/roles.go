@@ -19,9 +19,9 @@ const (
 // roleIDs resolves role names to ids, in id order and without repeats.
 // Every name must exist: the first that does not is a 400, in the
 // original's words. It is the one resolver of role names, for signup, the
-// admin API and the command line alike.
+// admin API and the command line alike; names from a client are read with
+// roleNames first, where they come in.
 func roleIDs(ctx context.Context, db *gorm.DB, names []string) ([]int64, error) {
-	names = roleNames(names)
 	roles, err := store.Roles(ctx, db)
 	if err != nil {
 		return nil, err
@@ -60,7 +60,7 @@ func (s *Service) signupRoles(ctx context.Context, names []string) ([]int64, err
 }
 
 // roleNames reads each of names as store.RoleName does: "ROLE_ADMIN" is
-// "admin".
+// "admin". Every rule about roles then sees one spelling.
 func roleNames(names []string) []string {
 	out := make([]string, len(names))
 	for i, n := range names {

@@ -239,4 +239,11 @@ func TestRolesInEitherSpelling(t *testing.T) {
 	if _, err := svc.SetRoles(ctx, Principal{UserID: admin}, acc.ID, []string{"ROLE_OWNER"}); err == nil {
 		t.Error("SetRoles with ROLE_OWNER succeeded")
 	}
+	// The last admin keeping the role, in the other spelling, keeps it.
+	if err := svc.DeleteUser(ctx, Principal{UserID: admin}, acc.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SetRoles(ctx, Principal{UserID: admin}, admin, []string{"ROLE_ADMIN"}); err != nil {
+		t.Errorf("the last admin given ROLE_ADMIN: %v", err)
+	}
 }
