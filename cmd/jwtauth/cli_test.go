@@ -42,7 +42,14 @@ type result struct {
 // environment but PATH and HOME) and stdin.
 func jwtauth(t *testing.T, env map[string]string, stdin string, args ...string) result {
 	t.Helper()
+	return jwtauthIn(t, "", env, stdin, args...)
+}
+
+// jwtauthIn is jwtauth run in the directory dir ("": the test's).
+func jwtauthIn(t *testing.T, dir string, env map[string]string, stdin string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)

@@ -24,22 +24,7 @@ func TestEnvFile(t *testing.T) {
 	}
 	run := func(env map[string]string, args ...string) result {
 		t.Helper()
-		cmd := exec.Command(binary, args...)
-		cmd.Dir = dir
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-		for k, v := range env {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-		var out, errOut strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		err := cmd.Run()
-		code := 0
-		if exit, ok := err.(*exec.ExitError); ok {
-			code = exit.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return result{code, out.String(), errOut.String()}
+		return jwtauthIn(t, dir, env, "", args...)
 	}
 
 	// .env in the working directory: its DB_DSN, with the parentheses a

@@ -2,25 +2,24 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"jwtauth/internal/logtest"
 )
 
 // makeRun starts `make run` in the repository with env, in a process group
 // of its own (as a terminal runs it), its binary built into a temporary
 // directory. Its output, stdout and stderr together, is in the returned
 // buffer once cmd.Wait returns.
-func makeRun(t *testing.T, env map[string]string) (*exec.Cmd, *syncBuffer) {
+func makeRun(t *testing.T, env map[string]string) (*exec.Cmd, *logtest.Buffer) {
 	t.Helper()
 	if _, err := exec.LookPath("make"); err != nil {
 		if os.Getenv("CI") != "" {
@@ -39,7 +38,7 @@ func makeRun(t *testing.T, env map[string]string) (*exec.Cmd, *syncBuffer) {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out := &syncBuffer{}
+	out := &logtest.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -100,23 +99,3 @@ func TestMakeRunStopsCleanlyOnInterrupt(t *testing.T) {
 		}
 	}
 }
-
-// syncBuffer is a bytes.Buffer that a process and a test can share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-var _ io.Writer = (*syncBuffer)(nil)
